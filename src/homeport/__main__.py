@@ -1,0 +1,5 @@
+"""`python -m homeport` is the `homeport` command."""
+
+from homeport.cli import main
+
+main()

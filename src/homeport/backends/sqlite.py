@@ -1,0 +1,611 @@
+"""Metadata backend on SQLite: WAL mode, synchronous=FULL, one writer, many readers.
+
+The schema is described in docs/storage.md. The `log` table is the truth; `items`
+is the current-state index (the newest log entry of each item name, tombstones
+included) that `check` verifies against the log.
+"""
+
+from __future__ import annotations
+
+import sqlite3
+import threading
+from collections.abc import Iterable, Iterator
+from contextlib import contextmanager
+from pathlib import Path
+from typing import Any
+
+from homeport.errors import AlreadyExists, InsufficientStorage, IntegrityError, NotFound
+from homeport.store.model import (
+    Change,
+    Collection,
+    CollectionKind,
+    CollectionProps,
+    Item,
+    NewRevision,
+    Op,
+    Revision,
+    User,
+)
+
+SCHEMA_VERSION = 1
+
+SCHEMA = """
+CREATE TABLE IF NOT EXISTS meta (key TEXT PRIMARY KEY, value TEXT NOT NULL);
+CREATE TABLE IF NOT EXISTS users (
+    name TEXT PRIMARY KEY,
+    password_hash TEXT NOT NULL,
+    is_admin INTEGER NOT NULL DEFAULT 0,
+    created_us INTEGER NOT NULL
+);
+CREATE TABLE IF NOT EXISTS collections (
+    id INTEGER PRIMARY KEY,
+    owner TEXT NOT NULL,
+    path TEXT NOT NULL,
+    kind TEXT NOT NULL,
+    created_seq INTEGER NOT NULL,
+    sync_seq INTEGER NOT NULL,
+    displayname TEXT,
+    description TEXT,
+    color TEXT,
+    sort_order TEXT,
+    components TEXT NOT NULL DEFAULT '',
+    deleted_seq INTEGER
+);
+CREATE UNIQUE INDEX IF NOT EXISTS collections_live_path
+    ON collections(owner, path) WHERE deleted_seq IS NULL;
+CREATE TABLE IF NOT EXISTS log (
+    seq INTEGER PRIMARY KEY,
+    at_us INTEGER NOT NULL,
+    user TEXT NOT NULL,
+    client TEXT NOT NULL,
+    op TEXT NOT NULL,
+    collection_id INTEGER NOT NULL,
+    name TEXT NOT NULL,
+    content_hash TEXT,
+    size INTEGER NOT NULL DEFAULT 0,
+    content_type TEXT,
+    uid TEXT,
+    component TEXT,
+    start_us INTEGER,
+    end_us INTEGER
+);
+CREATE INDEX IF NOT EXISTS log_by_item ON log(collection_id, name, seq);
+CREATE TABLE IF NOT EXISTS items (
+    collection_id INTEGER NOT NULL,
+    name TEXT NOT NULL,
+    seq INTEGER NOT NULL,
+    deleted INTEGER NOT NULL,
+    content_hash TEXT,
+    size INTEGER NOT NULL DEFAULT 0,
+    content_type TEXT,
+    uid TEXT,
+    component TEXT,
+    start_us INTEGER,
+    end_us INTEGER,
+    modified_us INTEGER NOT NULL,
+    PRIMARY KEY (collection_id, name)
+) WITHOUT ROWID;
+CREATE INDEX IF NOT EXISTS items_by_seq ON items(collection_id, seq);
+CREATE INDEX IF NOT EXISTS items_by_uid ON items(collection_id, uid) WHERE deleted = 0;
+CREATE INDEX IF NOT EXISTS items_by_start ON items(collection_id, start_us) WHERE deleted = 0;
+CREATE TABLE IF NOT EXISTS blobs (
+    hash TEXT PRIMARY KEY,
+    size INTEGER NOT NULL,
+    data BLOB
+);
+CREATE TABLE IF NOT EXISTS dead_props (
+    collection_id INTEGER NOT NULL,
+    name TEXT NOT NULL,
+    prop TEXT NOT NULL,
+    value BLOB NOT NULL,
+    PRIMARY KEY (collection_id, name, prop)
+) WITHOUT ROWID;
+"""
+
+_ITEM_COLS = (
+    "collection_id, name, seq, content_hash, size, content_type, uid, modified_us, component"
+)
+_LOG_COLS = (
+    "seq, at_us, user, client, op, collection_id, name, content_hash, size, content_type, "
+    "uid, component, start_us, end_us"
+)
+_COLL_COLS = (
+    "id, owner, path, kind, created_seq, sync_seq, displayname, description, color, "
+    "sort_order, components, deleted_seq"
+)
+
+
+def _item(row: sqlite3.Row | tuple[Any, ...]) -> Item:
+    return Item(
+        collection_id=row[0],
+        name=row[1],
+        seq=row[2],
+        content_hash=row[3],
+        size=row[4],
+        content_type=row[5],
+        uid=row[6],
+        modified_us=row[7],
+        component=row[8],
+    )
+
+
+def _revision(row: tuple[Any, ...]) -> Revision:
+    return Revision(
+        seq=row[0],
+        at_us=row[1],
+        user=row[2],
+        client=row[3],
+        op=Op(row[4]),
+        collection_id=row[5],
+        name=row[6],
+        content_hash=row[7],
+        size=row[8],
+        content_type=row[9],
+        uid=row[10],
+        component=row[11],
+        start_us=row[12],
+        end_us=row[13],
+    )
+
+
+def _collection(row: tuple[Any, ...]) -> Collection:
+    return Collection(
+        id=row[0],
+        owner=row[1],
+        path=row[2],
+        kind=CollectionKind(row[3]),
+        created_seq=row[4],
+        sync_seq=row[5],
+        displayname=row[6],
+        description=row[7],
+        color=row[8],
+        order=row[9],
+        components=tuple(c for c in (row[10] or "").split(",") if c),
+        deleted_seq=row[11],
+    )
+
+
+def _translate(exc: sqlite3.Error) -> Exception:
+    text = str(exc).lower()
+    if isinstance(exc, sqlite3.OperationalError) and ("full" in text or "disk i/o" in text):
+        return InsufficientStorage("the metadata database could not grow (disk full?)")
+    if isinstance(exc, sqlite3.DatabaseError) and "malformed" in text:
+        return IntegrityError("the metadata database is damaged")
+    return exc
+
+
+class SqliteReader:
+    """`MetadataReader` over one connection inside one read transaction."""
+
+    def __init__(self, conn: sqlite3.Connection) -> None:
+        self.conn = conn
+
+    def _one(self, sql: str, *args: Any) -> Any:
+        return self.conn.execute(sql, args).fetchone()
+
+    def get_user(self, name: str) -> User | None:
+        row = self._one(
+            "SELECT name, password_hash, is_admin, created_us FROM users WHERE name = ?", name
+        )
+        return User(row[0], row[1], bool(row[2]), row[3]) if row else None
+
+    def list_users(self) -> list[User]:
+        rows = self.conn.execute(
+            "SELECT name, password_hash, is_admin, created_us FROM users ORDER BY name"
+        )
+        return [User(r[0], r[1], bool(r[2]), r[3]) for r in rows]
+
+    def get_collection(self, owner: str, path: str) -> Collection | None:
+        row = self._one(
+            f"SELECT {_COLL_COLS} FROM collections "
+            "WHERE owner = ? AND path = ? AND deleted_seq IS NULL",
+            owner,
+            path,
+        )
+        return _collection(row) if row else None
+
+    def get_collection_by_id(self, collection_id: int) -> Collection | None:
+        row = self._one(f"SELECT {_COLL_COLS} FROM collections WHERE id = ?", collection_id)
+        return _collection(row) if row else None
+
+    def list_collections(self, owner: str, parent: str | None = None) -> list[Collection]:
+        rows = self.conn.execute(
+            f"SELECT {_COLL_COLS} FROM collections WHERE owner = ? AND deleted_seq IS NULL "
+            "ORDER BY path",
+            (owner,),
+        )
+        colls = [_collection(r) for r in rows]
+        if parent is None:
+            return colls
+        return [c for c in colls if c.parent_path == parent]
+
+    def list_items(self, collection_id: int) -> list[Item]:
+        rows = self.conn.execute(
+            f"SELECT {_ITEM_COLS} FROM items WHERE collection_id = ? AND deleted = 0 ORDER BY name",
+            (collection_id,),
+        )
+        return [_item(r) for r in rows]
+
+    def get_item(self, collection_id: int, name: str) -> Item | None:
+        row = self._one(
+            f"SELECT {_ITEM_COLS} FROM items WHERE collection_id = ? AND name = ? AND deleted = 0",
+            collection_id,
+            name,
+        )
+        return _item(row) if row else None
+
+    def find_uid(self, collection_id: int, uid: str) -> Item | None:
+        row = self._one(
+            f"SELECT {_ITEM_COLS} FROM items WHERE collection_id = ? AND uid = ? AND deleted = 0",
+            collection_id,
+            uid,
+        )
+        return _item(row) if row else None
+
+    def items_overlapping(
+        self, collection_id: int, start_us: int | None, end_us: int | None
+    ) -> list[Item]:
+        sql = f"SELECT {_ITEM_COLS} FROM items WHERE collection_id = ? AND deleted = 0"
+        args: list[Any] = [collection_id]
+        if end_us is not None:
+            sql += " AND (start_us IS NULL OR start_us < ?)"
+            args.append(end_us)
+        if start_us is not None:
+            sql += " AND (end_us IS NULL OR end_us > ?)"
+            args.append(start_us)
+        return [_item(r) for r in self.conn.execute(sql + " ORDER BY name", args)]
+
+    def changes_since(self, collection_id: int, after_seq: int) -> list[Change]:
+        rows = self.conn.execute(
+            f"SELECT {_ITEM_COLS}, deleted FROM items WHERE collection_id = ? AND seq > ? "
+            "ORDER BY seq",
+            (collection_id, after_seq),
+        )
+        return [Change(r[1], r[2], None if r[9] else _item(r)) for r in rows]
+
+    def max_seq(self) -> int:
+        row = self._one("SELECT MAX(seq) FROM log")
+        return int(row[0] or 0)
+
+    def log(self, after_seq: int = 0, limit: int | None = None) -> list[Revision]:
+        sql = f"SELECT {_LOG_COLS} FROM log WHERE seq > ? ORDER BY seq"
+        args: list[Any] = [after_seq]
+        if limit is not None:
+            sql += " LIMIT ?"
+            args.append(limit)
+        return [_revision(r) for r in self.conn.execute(sql, args)]
+
+    def item_history(self, collection_id: int, name: str) -> list[Revision]:
+        rows = self.conn.execute(
+            f"SELECT {_LOG_COLS} FROM log WHERE collection_id = ? AND name = ? ORDER BY seq",
+            (collection_id, name),
+        )
+        return [_revision(r) for r in rows]
+
+    def get_inline_blob(self, content_hash: str) -> bytes | None:
+        row = self._one("SELECT data FROM blobs WHERE hash = ?", content_hash)
+        return bytes(row[0]) if row and row[0] is not None else None
+
+    def blob_location(self, content_hash: str) -> str | None:
+        row = self._one("SELECT data IS NOT NULL FROM blobs WHERE hash = ?", content_hash)
+        if row is None:
+            return None
+        return "inline" if row[0] else "external"
+
+    def blob_refs(self) -> Iterator[tuple[str, int, bool]]:
+        for row in self.conn.execute("SELECT hash, size, data IS NOT NULL FROM blobs"):
+            yield row[0], row[1], bool(row[2])
+
+    def item_rows(self) -> Iterator[tuple[int, str, int, bool]]:
+        for row in self.conn.execute("SELECT collection_id, name, seq, deleted FROM items"):
+            yield row[0], row[1], row[2], bool(row[3])
+
+    def get_dead_props(self, collection_id: int, name: str) -> dict[str, bytes]:
+        rows = self.conn.execute(
+            "SELECT prop, value FROM dead_props WHERE collection_id = ? AND name = ?",
+            (collection_id, name),
+        )
+        return {r[0]: bytes(r[1]) for r in rows}
+
+    def usage_bytes(self, owner: str) -> int:
+        row = self._one(
+            "SELECT COALESCE(SUM(i.size), 0) FROM items i JOIN collections c "
+            "ON c.id = i.collection_id WHERE c.owner = ? AND c.deleted_seq IS NULL "
+            "AND i.deleted = 0",
+            owner,
+        )
+        return int(row[0])
+
+
+class SqliteWriter(SqliteReader):
+    """`MetadataWriter`: the caller holds BEGIN IMMEDIATE ... COMMIT around it."""
+
+    _savepoints = 0
+
+    @contextmanager
+    def savepoint(self) -> Iterator[None]:
+        self._savepoints += 1
+        name = f"sp{self._savepoints}"
+        self.conn.execute(f"SAVEPOINT {name}")
+        try:
+            yield
+        except BaseException:
+            self.conn.execute(f"ROLLBACK TO {name}")
+            self.conn.execute(f"RELEASE {name}")
+            raise
+        else:
+            self.conn.execute(f"RELEASE {name}")
+
+    def add_user(self, user: User) -> None:
+        try:
+            self.conn.execute(
+                "INSERT INTO users (name, password_hash, is_admin, created_us) VALUES (?,?,?,?)",
+                (user.name, user.password_hash, int(user.is_admin), user.created_us),
+            )
+        except sqlite3.IntegrityError as exc:
+            raise AlreadyExists(f"user {user.name!r} already exists") from exc
+
+    def set_password_hash(self, name: str, password_hash: str) -> None:
+        cur = self.conn.execute(
+            "UPDATE users SET password_hash = ? WHERE name = ?", (password_hash, name)
+        )
+        if cur.rowcount == 0:
+            raise NotFound(f"no user {name!r}")
+
+    def remove_user(self, name: str) -> None:
+        cur = self.conn.execute("DELETE FROM users WHERE name = ?", (name,))
+        if cur.rowcount == 0:
+            raise NotFound(f"no user {name!r}")
+
+    def append(self, rev: NewRevision, at_us: int) -> Revision:
+        seq = self.max_seq() + 1
+        self.conn.execute(
+            f"INSERT INTO log ({_LOG_COLS}) VALUES (?,?,?,?,?,?,?,?,?,?,?,?,?,?)",
+            (
+                seq,
+                at_us,
+                rev.user,
+                rev.client,
+                rev.op.value,
+                rev.collection_id,
+                rev.name,
+                rev.content_hash,
+                rev.size,
+                rev.content_type,
+                rev.uid,
+                rev.component,
+                rev.start_us,
+                rev.end_us,
+            ),
+        )
+        if rev.op in (Op.PUT, Op.DELETE):
+            deleted = rev.op is Op.DELETE
+            self.conn.execute(
+                "INSERT OR REPLACE INTO items (collection_id, name, seq, deleted, content_hash, "
+                "size, content_type, uid, component, start_us, end_us, modified_us) "
+                "VALUES (?,?,?,?,?,?,?,?,?,?,?,?)",
+                (
+                    rev.collection_id,
+                    rev.name,
+                    seq,
+                    int(deleted),
+                    rev.content_hash,
+                    rev.size,
+                    rev.content_type,
+                    None if deleted else rev.uid,
+                    rev.component,
+                    rev.start_us,
+                    rev.end_us,
+                    at_us,
+                ),
+            )
+            self.conn.execute(
+                "UPDATE collections SET sync_seq = ? WHERE id = ?", (seq, rev.collection_id)
+            )
+        return Revision(
+            seq=seq,
+            at_us=at_us,
+            user=rev.user,
+            client=rev.client,
+            op=rev.op,
+            collection_id=rev.collection_id,
+            name=rev.name,
+            content_hash=rev.content_hash,
+            size=rev.size,
+            content_type=rev.content_type,
+            uid=rev.uid,
+            component=rev.component,
+            start_us=rev.start_us,
+            end_us=rev.end_us,
+        )
+
+    def record_blob(self, content_hash: str, size: int, inline_data: bytes | None) -> None:
+        if inline_data is not None:
+            # An inline copy wins over an earlier "external" row for the same hash.
+            self.conn.execute(
+                "INSERT INTO blobs (hash, size, data) VALUES (?,?,?) "
+                "ON CONFLICT(hash) DO UPDATE SET data = excluded.data WHERE data IS NULL",
+                (content_hash, size, inline_data),
+            )
+        else:
+            self.conn.execute(
+                "INSERT OR IGNORE INTO blobs (hash, size, data) VALUES (?,?,NULL)",
+                (content_hash, size),
+            )
+
+    def create_collection(
+        self,
+        owner: str,
+        path: str,
+        kind: CollectionKind,
+        props: CollectionProps,
+        created_seq: int,
+    ) -> Collection:
+        try:
+            cur = self.conn.execute(
+                "INSERT INTO collections (owner, path, kind, created_seq, sync_seq, displayname, "
+                "description, color, sort_order, components) VALUES (?,?,?,?,?,?,?,?,?,?)",
+                (
+                    owner,
+                    path,
+                    kind.value,
+                    created_seq,
+                    created_seq,
+                    props.displayname,
+                    props.description,
+                    props.color,
+                    props.order,
+                    ",".join(props.components or ()),
+                ),
+            )
+        except sqlite3.IntegrityError as exc:
+            raise AlreadyExists(f"a collection already exists at {path!r}") from exc
+        coll = self.get_collection_by_id(int(cur.lastrowid or 0))
+        assert coll is not None
+        return coll
+
+    def update_collection(self, collection_id: int, props: CollectionProps) -> Collection:
+        fields = {
+            "displayname": props.displayname,
+            "description": props.description,
+            "color": props.color,
+            "sort_order": props.order,
+            "components": None if props.components is None else ",".join(props.components),
+        }
+        names = {"order": "sort_order"}
+        for key in props.clear:
+            fields[names.get(key, key)] = "" if key == "components" else None
+        for column, value in fields.items():
+            if value is not None or column in {names.get(k, k) for k in props.clear}:
+                self.conn.execute(
+                    f"UPDATE collections SET {column} = ? WHERE id = ?", (value, collection_id)
+                )
+        coll = self.get_collection_by_id(collection_id)
+        if coll is None:
+            raise NotFound("no such collection")
+        return coll
+
+    def mark_collection_deleted(self, collection_id: int, seq: int) -> None:
+        self.conn.execute(
+            "UPDATE collections SET deleted_seq = ? WHERE id = ?", (seq, collection_id)
+        )
+
+    def set_dead_props(
+        self, collection_id: int, name: str, set_props: dict[str, bytes], remove: Iterable[str]
+    ) -> None:
+        for prop in remove:
+            self.conn.execute(
+                "DELETE FROM dead_props WHERE collection_id = ? AND name = ? AND prop = ?",
+                (collection_id, name, prop),
+            )
+        for prop, value in set_props.items():
+            self.conn.execute(
+                "INSERT OR REPLACE INTO dead_props (collection_id, name, prop, value) "
+                "VALUES (?,?,?,?)",
+                (collection_id, name, prop, value),
+            )
+
+    def copy_dead_props(self, src_id: int, src_name: str, dst_id: int, dst_name: str) -> None:
+        self.conn.execute(
+            "DELETE FROM dead_props WHERE collection_id = ? AND name = ?", (dst_id, dst_name)
+        )
+        self.conn.execute(
+            "INSERT INTO dead_props (collection_id, name, prop, value) "
+            "SELECT ?, ?, prop, value FROM dead_props WHERE collection_id = ? AND name = ?",
+            (dst_id, dst_name, src_id, src_name),
+        )
+
+
+class SqliteMetadataStore:
+    """`MetadataStore` on one SQLite file."""
+
+    def __init__(self, path: Path) -> None:
+        self.path = path
+        path.parent.mkdir(parents=True, exist_ok=True)
+        self._local = threading.local()
+        self._write_lock = threading.Lock()
+        self._all: list[sqlite3.Connection] = []
+        self._all_lock = threading.Lock()
+        conn = self._connect()
+        try:
+            conn.executescript(SCHEMA)
+            conn.execute(
+                "INSERT OR IGNORE INTO meta (key, value) VALUES ('schema_version', ?)",
+                (str(SCHEMA_VERSION),),
+            )
+        except sqlite3.DatabaseError as exc:
+            raise _translate(exc) from exc
+
+    def _connect(self) -> sqlite3.Connection:
+        conn: sqlite3.Connection | None = getattr(self._local, "conn", None)
+        if conn is not None:
+            return conn
+        try:
+            conn = sqlite3.connect(
+                self.path, isolation_level=None, check_same_thread=False, timeout=30
+            )
+            conn.execute("PRAGMA journal_mode=WAL")
+            conn.execute("PRAGMA synchronous=FULL")
+            conn.execute("PRAGMA foreign_keys=ON")
+            conn.execute("PRAGMA busy_timeout=30000")
+        except sqlite3.DatabaseError as exc:
+            raise _translate(exc) from exc
+        self._local.conn = conn
+        with self._all_lock:
+            self._all.append(conn)
+        return conn
+
+    @contextmanager
+    def read(self) -> Iterator[SqliteReader]:
+        conn = self._connect()
+        nested = conn.in_transaction
+        if not nested:
+            conn.execute("BEGIN")
+        try:
+            yield SqliteReader(conn)
+        except sqlite3.DatabaseError as exc:
+            raise _translate(exc) from exc
+        finally:
+            if not nested:
+                conn.execute("ROLLBACK")
+
+    @contextmanager
+    def write(self) -> Iterator[SqliteWriter]:
+        with self._write_lock:
+            conn = self._connect()
+            try:
+                conn.execute("BEGIN IMMEDIATE")
+            except sqlite3.DatabaseError as exc:
+                raise _translate(exc) from exc
+            try:
+                yield SqliteWriter(conn)
+            except BaseException as exc:
+                conn.execute("ROLLBACK")
+                if isinstance(exc, sqlite3.DatabaseError):
+                    raise _translate(exc) from exc
+                raise
+            try:
+                conn.execute("COMMIT")
+            except sqlite3.DatabaseError as exc:
+                if conn.in_transaction:
+                    conn.execute("ROLLBACK")
+                raise _translate(exc) from exc
+
+    def integrity_check(self) -> list[str]:
+        """SQLite's own page-level check; empty when the file is sound."""
+        conn = self._connect()
+        try:
+            rows = conn.execute("PRAGMA integrity_check").fetchall()
+        except sqlite3.DatabaseError as exc:
+            return [str(exc)]
+        return [r[0] for r in rows if r[0] != "ok"]
+
+    def close(self) -> None:
+        with self._all_lock:
+            for conn in self._all:
+                try:
+                    conn.close()
+                except sqlite3.Error:
+                    pass
+            self._all.clear()
+        self._local = threading.local()

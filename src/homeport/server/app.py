@@ -1,0 +1,182 @@
+"""The ASGI application: discovery redirects, authentication, and the DAV dispatcher.
+
+Request handling in one picture:
+
+    ASGI request ─► decode + check path ─► /.well-known? redirect (no auth)
+                 ─► authenticate (worker thread: argon2, cached)
+                 ─► read XML body (bounded) or stream PUT body
+                 ─► Handlers.dispatch in a worker thread ─► Response
+    Domain errors become responses in `homeport.server.errors`, nowhere else.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import AsyncIterator, Iterator
+from typing import Any
+
+import anyio
+import anyio.from_thread
+import anyio.to_thread
+from starlette.requests import ClientDisconnect, Request
+from starlette.responses import RedirectResponse, Response
+from starlette.types import Receive, Scope, Send
+
+from homeport.config import Config
+from homeport.dav import webdav
+from homeport.errors import HomeportError, InvalidRequest, TooLarge
+from homeport.namespaces import DAV
+from homeport.server.auth import Authenticator
+from homeport.server.errors import error_response
+from homeport.server.handlers import DAV_HEADER, DavRequest, Handlers
+from homeport.server.resources import DAV_PREFIX, ItemRes, Missing, resolve
+from homeport.services import Services
+from homeport.services.accounts import Actor
+
+log = logging.getLogger("homeport.server")
+
+WELL_KNOWN = ("/.well-known/caldav", "/.well-known/carddav")
+SECURITY_HEADERS = {
+    "X-Content-Type-Options": "nosniff",
+    "Referrer-Policy": "no-referrer",
+    "X-Frame-Options": "DENY",
+}
+
+
+class HomeportApp:
+    """A plain ASGI app (Starlette pieces, no router: DAV methods are not a fixed set)."""
+
+    def __init__(self, services: Services, config: Config) -> None:
+        self.services = services
+        self.config = config
+        self.auth = Authenticator(services.accounts)
+        self.handlers = Handlers(services)
+        self.max_xml = int(config.get("limits", "max_xml_size"))
+        self.max_object = int(config.get("limits", "max_object_size"))
+        # Worker threads: argon2 and SQLite block; keep enough for many slow clients.
+        self.limiter = anyio.CapacityLimiter(32)
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] == "lifespan":
+            await self._lifespan(receive, send)
+            return
+        if scope["type"] != "http":
+            return
+        request = Request(scope, receive)
+        try:
+            response = await self._handle(request)
+        except HomeportError as exc:
+            response = error_response(exc)
+        except ClientDisconnect:
+            return
+        for key, value in SECURITY_HEADERS.items():
+            response.headers.setdefault(key, value)
+        await response(scope, receive, send)
+
+    async def _lifespan(self, receive: Receive, send: Send) -> None:
+        while True:
+            message = await receive()
+            if message["type"] == "lifespan.startup":
+                await send({"type": "lifespan.startup.complete"})
+            elif message["type"] == "lifespan.shutdown":
+                await send({"type": "lifespan.shutdown.complete"})
+                return
+
+    async def _handle(self, request: Request) -> Response:
+        raw_path = request.scope.get("raw_path") or request.scope["path"].encode()
+        raw = raw_path.decode("latin-1").split("?", 1)[0]
+        path = webdav.unquote_path(raw or "/")
+        method = request.method.upper()
+        if path.rstrip("/") in WELL_KNOWN:
+            return RedirectResponse(DAV_PREFIX + "/", 301)
+        if method == "OPTIONS" and request.headers.get("authorization") is None:
+            return Response(b"", 200, {"DAV": DAV_HEADER, "Content-Length": "0"})
+        if path == "/" and method in ("GET", "HEAD"):
+            return Response(
+                b"Homeport is running. Point a CalDAV/CardDAV client at this address.\n",
+                200,
+                media_type="text/plain; charset=utf-8",
+            )
+        client = request.headers.get("user-agent", "")[:200]
+        actor = await anyio.to_thread.run_sync(
+            self.auth.authenticate,
+            request.headers.get("authorization"),
+            client,
+            limiter=self.limiter,
+        )
+        body = b""
+        chunks: Iterator[bytes] | None = None
+        if method == "PUT":
+            chunks = _sync_chunks(request.stream())
+        elif method not in ("GET", "HEAD", "DELETE", "OPTIONS"):
+            body = await _read_bounded(request, self.max_xml)
+        base = f"{request.url.scheme}://{request.headers.get('host', request.url.netloc)}"
+        req = DavRequest(
+            method=method,
+            path=path,
+            headers={k.lower(): v for k, v in request.headers.items()},
+            body=body,
+            base_url=base,
+            actor=actor,
+            max_xml_size=self.max_xml,
+            max_object_size=self.max_object,
+            chunks=chunks,
+        )
+        try:
+            return await anyio.to_thread.run_sync(self._dispatch, req, limiter=self.limiter)
+        except HomeportError as exc:
+            return error_response(exc, self._href_prefix(req, exc))
+
+    def _dispatch(self, req: DavRequest) -> Response:
+        return self.handlers.dispatch(req)
+
+    def _href_prefix(self, req: DavRequest, exc: HomeportError) -> str:
+        """For no-uid-conflict: the collection URL the conflicting item lives in."""
+        try:
+            res = resolve(self.services, req.actor, req.path)
+        except HomeportError:
+            return ""
+        if isinstance(res, ItemRes):
+            return f"{DAV_PREFIX}/{res.collection.owner}/{res.collection.path}/"
+        if isinstance(res, Missing) and res.parent is not None:
+            return f"{DAV_PREFIX}/{res.parent.owner}/{res.parent.path}/"
+        return ""
+
+
+async def _read_bounded(request: Request, limit: int) -> bytes:
+    declared = request.headers.get("content-length")
+    if declared is not None:
+        if not declared.isdigit():
+            raise InvalidRequest("bad Content-Length")
+        if int(declared) > limit:
+            raise TooLarge(f"request bodies are limited to {limit} bytes", DAV, limit)
+    buf = bytearray()
+    async for chunk in request.stream():
+        buf += chunk
+        if len(buf) > limit:
+            raise TooLarge(f"request bodies are limited to {limit} bytes", DAV, limit)
+    return bytes(buf)
+
+
+def _sync_chunks(stream: AsyncIterator[bytes]) -> Iterator[bytes]:
+    """Pull an async body stream from a worker thread, one chunk at a time."""
+
+    async def next_chunk() -> bytes | None:
+        try:
+            return await stream.__anext__()
+        except StopAsyncIteration:
+            return None
+
+    while True:
+        chunk = anyio.from_thread.run(next_chunk)
+        if chunk is None:
+            return
+        if chunk:
+            yield chunk
+
+
+def create_app(services: Services, config: Config) -> Any:
+    return HomeportApp(services, config)
+
+
+__all__ = ["Actor", "HomeportApp", "create_app"]

@@ -1,0 +1,471 @@
+"""WebDAV method handlers (RFC 4918, 4791, 5689, 6352): parse with `homeport.dav`,
+act through `homeport.services`, answer with `homeport.dav` builders.
+
+Handlers are synchronous and run in a worker thread (the services block on SQLite);
+the ASGI layer in `homeport.server.app` feeds them the request and streams bodies.
+"""
+
+from __future__ import annotations
+
+import html
+from collections.abc import Iterator
+from dataclasses import dataclass
+
+from lxml import etree
+from starlette.responses import Response, StreamingResponse
+
+from homeport.dav import extmkcol, webdav
+from homeport.dav.caldav import parse_supported_calendar_component_set
+from homeport.dav.webdav import PropRemove, PropSet
+from homeport.dav.xml import clark, parse_body
+from homeport.errors import (
+    AlreadyExists,
+    Conflict,
+    Forbidden,
+    InvalidRequest,
+    NotFound,
+    PreconditionFailed,
+    ValidationError,
+)
+from homeport.namespaces import CALDAV, CARDDAV, DAV
+from homeport.server import props as P
+from homeport.server.resources import (
+    CollectionRes,
+    Home,
+    ItemRes,
+    Missing,
+    Resource,
+    Root,
+    href_of,
+    resolve,
+)
+from homeport.services import Services
+from homeport.services.accounts import Actor
+from homeport.services.items import Preconditions
+from homeport.store.model import CollectionKind, CollectionProps, Item
+
+XML = "application/xml; charset=utf-8"
+DAV_HEADER = "1, 3, calendar-access, addressbook, extended-mkcol"
+ALLOW = (
+    "OPTIONS, GET, HEAD, PUT, DELETE, PROPFIND, PROPPATCH, MKCOL, MKCALENDAR, COPY, MOVE, REPORT"
+)
+
+
+@dataclass
+class DavRequest:
+    """What a handler needs of the HTTP request, already decoded and checked."""
+
+    method: str
+    path: str
+    headers: dict[str, str]
+    body: bytes
+    base_url: str
+    actor: Actor
+    max_xml_size: int
+    max_object_size: int
+    chunks: Iterator[bytes] | None = None  # PUT bodies stream
+
+    def header(self, name: str) -> str | None:
+        return self.headers.get(name.lower())
+
+    def xml(self) -> etree._Element | None:
+        return parse_body(self.body, self.max_xml_size)
+
+
+def multistatus(ms: webdav.Multistatus) -> Response:
+    return Response(ms.to_bytes(), 207, media_type=XML)
+
+
+def etag_list(value: str | None) -> tuple[str, ...] | None:
+    if value is None:
+        return None
+    tags = tuple(t.strip() for t in value.split(",") if t.strip())
+    return tags
+
+
+def preconditions(req: DavRequest) -> Preconditions:
+    if_match = etag_list(req.header("if-match"))
+    inm = etag_list(req.header("if-none-match")) or ()
+    # Weak comparison for If-None-Match (RFC 9110 13.1.2): W/"x" matches "x".
+    inm = tuple(t[2:] if t.startswith("W/") else t for t in inm)
+    return Preconditions(
+        if_match=if_match,
+        if_none_match_any="*" in inm,
+        if_none_match=tuple(t for t in inm if t != "*"),
+    )
+
+
+class Handlers:
+    def __init__(self, services: Services) -> None:
+        self.services = services
+
+    def ctx(self, req: DavRequest) -> P.PropContext:
+        return P.PropContext(self.services, req.actor, req.max_object_size)
+
+    def dispatch(self, req: DavRequest) -> Response:
+        method = getattr(self, "do_" + req.method.upper(), None)
+        if method is None:
+            return Response(
+                f"{req.method} is not supported here\n",
+                405,
+                {"Allow": ALLOW},
+                media_type="text/plain",
+            )
+        return method(req)
+
+    def resolve(self, req: DavRequest, path: str | None = None) -> Resource:
+        return resolve(self.services, req.actor, req.path if path is None else path)
+
+    # -- OPTIONS, GET, HEAD ---------------------------------------------------------
+
+    def do_OPTIONS(self, req: DavRequest) -> Response:
+        return Response(b"", 200, {"DAV": DAV_HEADER, "Allow": ALLOW, "Content-Length": "0"})
+
+    def do_HEAD(self, req: DavRequest) -> Response:
+        return self.do_GET(req, head=True)
+
+    def do_GET(self, req: DavRequest, head: bool = False) -> Response:
+        res = self.resolve(req)
+        if isinstance(res, Missing):
+            raise NotFound("nothing here")
+        if isinstance(res, ItemRes):
+            return self._get_item(req, res.item, head)
+        return self._listing(req, res, head)
+
+    def _get_item(self, req: DavRequest, item: Item, head: bool) -> Response:
+        headers = {
+            "ETag": item.etag,
+            "Last-Modified": P._httpdate(item.modified_us),
+            "Content-Length": str(item.size),
+            "Accept-Ranges": "none",
+        }
+        inm = preconditions(req)
+        if inm.if_none_match_any or item.etag in inm.if_none_match:
+            return Response(b"", 304, {"ETag": item.etag})
+        if inm.if_match is not None and "*" not in inm.if_match and item.etag not in inm.if_match:
+            raise PreconditionFailed("the resource changed (If-Match)")
+        if head:
+            return Response(b"", 200, headers, media_type=item.content_type)
+        if item.size <= self.services.store.inline_max:
+            body = self.services.items.body(item)
+            return Response(body, 200, headers, media_type=item.content_type)
+        self.services.store.verify_external(item.content_hash)
+        return StreamingResponse(
+            self.services.items.stream(item), 200, headers, media_type=item.content_type
+        )
+
+    def _listing(self, req: DavRequest, res: Resource, head: bool) -> Response:
+        title = href_of(res)
+        rows: list[tuple[str, str]] = []
+        for member in self._members(req, res):
+            rows.append((href_of(member), href_of(member).rstrip("/").rpartition("/")[2]))
+        body = (
+            "<!doctype html><meta charset=utf-8><title>Homeport</title>"
+            f"<h1>{html.escape(title)}</h1><ul>"
+            + "".join(
+                f'<li><a href="{html.escape(webdav.quote_href(h))}">{html.escape(n)}</a>'
+                for h, n in rows
+            )
+            + "</ul>"
+        ).encode()
+        return Response(b"" if head else body, 200, media_type="text/html; charset=utf-8")
+
+    # -- PROPFIND -------------------------------------------------------------------
+
+    def _members(self, req: DavRequest, res: Resource) -> list[Resource]:
+        if isinstance(res, Root):
+            return [Home(req.actor.user)]
+        if isinstance(res, Home):
+            return [
+                CollectionRes(c)
+                for c in self.services.collections.children(req.actor, res.owner, "")
+            ]
+        if isinstance(res, CollectionRes):
+            coll = res.collection
+            out: list[Resource] = []
+            if coll.kind is CollectionKind.PLAIN:
+                out += [
+                    CollectionRes(c)
+                    for c in self.services.collections.children(req.actor, coll.owner, coll.path)
+                ]
+            out += [ItemRes(coll, i) for i in self.services.items.list_items(req.actor, coll)]
+            return out
+        return []
+
+    def do_PROPFIND(self, req: DavRequest) -> Response:
+        depth = webdav.parse_depth(req.header("depth"), "infinity")
+        pf = webdav.parse_propfind(req.xml())
+        if depth == "infinity":
+            raise ValidationError(
+                "Depth: infinity is not supported; use 0 or 1", DAV, "propfind-finite-depth"
+            )
+        res = self.resolve(req)
+        if isinstance(res, Missing):
+            raise NotFound("nothing here")
+        targets = [res] + (self._members(req, res) if depth == "1" else [])
+        ctx = self.ctx(req)
+        ms = webdav.Multistatus()
+        for target in targets:
+            ms.add_propstat(href_of(target), self._props_for(ctx, target, pf))
+        return multistatus(ms)
+
+    @staticmethod
+    def _props_for(
+        ctx: P.PropContext, res: Resource, pf: webdav.PropfindRequest, extra: dict | None = None
+    ) -> dict[int, list[etree._Element | str]]:
+        if pf.kind == "propname":
+            return P.propname(ctx, res)
+        if pf.kind == "allprop":
+            return P.allprop(ctx, res, pf.include)
+        return P.render(ctx, res, pf.names, extra=extra)
+
+    # -- PROPPATCH ------------------------------------------------------------------
+
+    def do_PROPPATCH(self, req: DavRequest) -> Response:
+        updates = webdav.parse_proppatch(req.xml())
+        res = self.resolve(req)
+        if isinstance(res, Missing):
+            raise NotFound("nothing here")
+        if not isinstance(res, CollectionRes | ItemRes):
+            raise Forbidden("properties of this resource cannot be changed")
+        coll = res.collection
+        is_coll = isinstance(res, CollectionRes)
+        live = P.getters_for(res)
+        failed: dict[str, int] = {}
+        props = CollectionProps()
+        settable: dict[str, str | None] = {}
+        dead_set: dict[str, bytes] = {}
+        dead_remove: list[str] = []
+        for upd in updates:
+            name = upd.name
+            if is_coll and name in P.SETTABLE:
+                settable[P.SETTABLE[name]] = (
+                    "".join(str(t) for t in upd.value.itertext()) if isinstance(upd, PropSet) else None
+                )
+            elif name in live or name == clark(CALDAV, "supported-calendar-component-set"):
+                failed[name] = 403
+            elif isinstance(upd, PropSet):
+                dead_set[name] = webdav.dead_property_to_bytes(upd.value)
+                if name in dead_remove:
+                    dead_remove.remove(name)
+            else:
+                dead_remove.append(name)
+                dead_set.pop(name, None)
+        names = list(dict.fromkeys(u.name for u in updates))
+        ms = webdav.Multistatus()
+        if failed:
+            ms.add_propstat(
+                href_of(res),
+                {
+                    403: [n for n in names if n in failed],
+                    424: [n for n in names if n not in failed],
+                },
+            )
+            return multistatus(ms)
+        if settable:
+            clear = frozenset(k for k, v in settable.items() if v is None)
+            props = CollectionProps(
+                displayname=settable.get("displayname"),
+                description=settable.get("description"),
+                color=settable.get("color"),
+                order=settable.get("order"),
+                clear=clear,
+            )
+            self.services.collections.update(req.actor, coll, props)
+        if dead_set or dead_remove:
+            self.services.items.set_dead_props(
+                req.actor,
+                coll,
+                "" if is_coll else res.item.name,  # type: ignore[union-attr]
+                dead_set,
+                dead_remove,
+            )
+        ms.add_propstat(href_of(res), {200: names})
+        return multistatus(ms)
+
+    # -- MKCOL, MKCALENDAR ----------------------------------------------------------
+
+    def do_MKCOL(self, req: DavRequest) -> Response:
+        ctype = (req.header("content-type") or "").split(";")[0].strip().lower()
+        if req.body and ctype and ctype not in ("application/xml", "text/xml"):
+            return Response(
+                "MKCOL accepts only an XML body (RFC 5689)\n", 415, media_type="text/plain"
+            )
+        return self._make_collection(req, extmkcol.parse_mkcol(req.xml()), calendar=False)
+
+    def do_MKCALENDAR(self, req: DavRequest) -> Response:
+        return self._make_collection(req, extmkcol.parse_mkcalendar(req.xml()), calendar=True)
+
+    def _make_collection(
+        self, req: DavRequest, mk: extmkcol.MkcolRequest, calendar: bool
+    ) -> Response:
+        res = self.resolve(req)
+        if not isinstance(res, Missing):
+            raise AlreadyExists("something already exists at this URL")
+        if res.parent is None and not res.parent_is_home:
+            raise Conflict("the parent collection does not exist")
+        types = set(mk.resourcetypes) - {clark(DAV, "collection")}
+        if types == {clark(CALDAV, "calendar")}:
+            kind = CollectionKind.CALENDAR
+        elif types == {clark(CARDDAV, "addressbook")}:
+            kind = CollectionKind.ADDRESSBOOK
+        elif not types:
+            kind = CollectionKind.PLAIN
+        else:
+            raise ValidationError("unsupported resource type", DAV, "valid-resourcetype")
+        values: dict[str, str] = {}
+        components: tuple[str, ...] | None = None
+        dead: dict[str, bytes] = {}
+        for ps in mk.props:
+            if ps.name in P.SETTABLE:
+                values[P.SETTABLE[ps.name]] = "".join(str(t) for t in ps.value.itertext())
+            elif ps.name == clark(CALDAV, "supported-calendar-component-set"):
+                components = parse_supported_calendar_component_set(ps.value)
+            elif ps.name in P.COLLECTION or ps.name in P.COMMON:
+                raise ValidationError(
+                    f"{ps.name} cannot be set", DAV, "cannot-modify-protected-property"
+                )
+            else:
+                dead[ps.name] = webdav.dead_property_to_bytes(ps.value)
+        props = CollectionProps(
+            displayname=values.get("displayname"),
+            description=values.get("description"),
+            color=values.get("color"),
+            order=values.get("order"),
+            components=components,
+        )
+        coll = self.services.collections.create(req.actor, res.owner, res.path, kind, props)
+        if dead:
+            self.services.items.set_dead_props(req.actor, coll, "", dead, [])
+        return Response(b"", 201, {"Content-Length": "0"})
+
+    # -- PUT, DELETE ----------------------------------------------------------------
+
+    def do_PUT(self, req: DavRequest) -> Response:
+        res = self.resolve(req)
+        if isinstance(res, Root | Home | CollectionRes):
+            return Response(
+                "cannot PUT to a collection\n", 405, {"Allow": ALLOW}, media_type="text/plain"
+            )
+        if isinstance(res, Missing):
+            if res.parent is None:
+                raise Conflict("the parent collection does not exist")
+            coll, name = res.parent, res.name
+        else:
+            coll, name = res.collection, res.item.name
+        if req.header("content-range"):
+            raise InvalidRequest("partial PUT (Content-Range) is not supported")
+        ctype = req.header("content-type") or _default_type(coll.kind)
+        chunks = req.chunks if req.chunks is not None else iter((req.body,))
+        item, created = self.services.items.put(
+            req.actor, coll, name, chunks, ctype, preconditions(req)
+        )
+        return Response(b"", 201 if created else 204, {"ETag": item.etag})
+
+    def do_DELETE(self, req: DavRequest) -> Response:
+        res = self.resolve(req)
+        if isinstance(res, Missing):
+            raise NotFound("nothing here")
+        if isinstance(res, Root | Home):
+            raise Forbidden("a home or the root cannot be deleted")
+        if isinstance(res, CollectionRes):
+            if req.header("if-match") is not None:
+                raise PreconditionFailed("collections have no ETag")
+            self.services.collections.delete(req.actor, res.collection)
+        else:
+            self.services.items.delete(req.actor, res.collection, res.item.name, preconditions(req))
+        return Response(b"", 204)
+
+    # -- COPY, MOVE -----------------------------------------------------------------
+
+    def do_COPY(self, req: DavRequest) -> Response:
+        return self._transfer(req, move=False)
+
+    def do_MOVE(self, req: DavRequest) -> Response:
+        return self._transfer(req, move=True)
+
+    def _transfer(self, req: DavRequest, move: bool) -> Response:
+        dest = webdav.parse_destination(req.header("destination"), req.base_url)
+        overwrite = webdav.parse_overwrite(req.header("overwrite"))
+        depth = webdav.parse_depth(req.header("depth"), "infinity")
+        src = self.resolve(req)
+        if isinstance(src, Missing):
+            raise NotFound("nothing here")
+        if isinstance(src, Root | Home):
+            raise Forbidden("a home cannot be copied or moved")
+        dst = self.resolve(req, dest)
+        if isinstance(dst, Root | Home):
+            raise Forbidden("cannot overwrite a home")
+        if isinstance(src, CollectionRes):
+            if move and depth != "infinity":
+                raise InvalidRequest("MOVE of a collection requires Depth: infinity")
+            if depth == "1":
+                raise InvalidRequest("COPY of a collection takes Depth 0 or infinity")
+            if isinstance(dst, Missing) and dst.parent is None and not dst.parent_is_home:
+                raise Conflict("the destination's parent collection does not exist")
+            owner, path = _dst_owner_path(dst)
+            created = self.services.collections.copy_or_move(
+                req.actor,
+                src.collection,
+                owner,
+                path,
+                move=move,
+                overwrite=overwrite,
+                depth_infinity=depth == "infinity",
+            )
+            return Response(b"", 201 if created else 204)
+        # An item.
+        replaced_collection = False
+        if isinstance(dst, CollectionRes):
+            if not overwrite:
+                raise PreconditionFailed("the destination exists and Overwrite is F")
+            self.services.collections.delete(req.actor, dst.collection)
+            replaced_collection = True
+            dst = self.resolve(req, dest)
+        if isinstance(dst, Missing):
+            if dst.parent is None:
+                raise Conflict("the destination's parent collection does not exist")
+            dcoll, dname = dst.parent, dst.name
+        elif isinstance(dst, ItemRes):
+            dcoll, dname = dst.collection, dst.item.name
+        else:
+            raise Conflict("cannot copy or move here")
+        created = self.services.items.transfer(
+            req.actor,
+            src.collection,
+            src.item.name,
+            dcoll,
+            dname,
+            move=move,
+            overwrite=overwrite,
+            pre=preconditions(req),
+        )
+        return Response(b"", 201 if created and not replaced_collection else 204)
+
+    # -- REPORT ---------------------------------------------------------------------
+
+    def do_REPORT(self, req: DavRequest) -> Response:
+        from homeport.server.reports import report
+
+        return report(self, req)
+
+
+def _dst_owner_path(dst: Resource) -> tuple[str, str]:
+    if isinstance(dst, Missing):
+        return dst.owner, dst.path
+    if isinstance(dst, CollectionRes):
+        return dst.collection.owner, dst.collection.path
+    if isinstance(dst, ItemRes):
+        return dst.collection.owner, f"{dst.collection.path}/{dst.item.name}"
+    raise Conflict("cannot copy or move here")
+
+
+def _default_type(kind: CollectionKind) -> str:
+    if kind is CollectionKind.CALENDAR:
+        return "text/calendar; charset=utf-8"
+    if kind is CollectionKind.ADDRESSBOOK:
+        return "text/vcard; charset=utf-8"
+    return "application/octet-stream"
+
+
+__all__ = ["DavRequest", "Handlers", "PropRemove"]

@@ -1,0 +1,462 @@
+"""Items: the resources inside collections, their validation, sync and queries."""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Iterator
+from dataclasses import dataclass
+
+from homeport.errors import (
+    Conflict,
+    InvalidSyncToken,
+    NotFound,
+    PreconditionFailed,
+    TooLarge,
+    UidConflict,
+    ValidationError,
+)
+from homeport.formats import calquery, cardquery
+from homeport.formats.filters import AddressbookQuery, CalendarQuery, TimeRange
+from homeport.formats.icalendar import CalendarObject, parse_calendar_object
+from homeport.formats.vcard import parse_vcard
+from homeport.namespaces import CALDAV, CARDDAV
+from homeport.services.accounts import Actor
+from homeport.services.collections import authorize, validate_segment
+from homeport.store.core import Body, Store
+from homeport.store.interfaces import MetadataReader, MetadataWriter
+from homeport.store.model import (
+    Change,
+    Collection,
+    CollectionKind,
+    Item,
+    NewRevision,
+    Op,
+    datetime_to_us,
+)
+
+SYNC_TOKEN_PREFIX = "urn:homeport:sync:"
+
+
+@dataclass(frozen=True)
+class Limits:
+    """Size limits (bytes) for bodies, by kind of collection."""
+
+    max_object_size: int = 10 * 1024 * 1024
+    max_file_size: int = 16 * 1024 * 1024 * 1024
+
+
+@dataclass(frozen=True)
+class Preconditions:
+    """The HTTP conditions a write must satisfy, checked inside its transaction."""
+
+    if_match: tuple[str, ...] | None = None  # None = no header; ("*",) = any existing
+    if_none_match_any: bool = False  # If-None-Match: *
+    if_none_match: tuple[str, ...] = ()
+
+    def check(self, current: Item | None) -> None:
+        etag = current.etag if current else None
+        if self.if_match is not None and (
+            etag is None or ("*" not in self.if_match and etag not in self.if_match)
+        ):
+            raise PreconditionFailed("the resource changed or does not exist (If-Match)")
+        if self.if_none_match_any and current is not None:
+            raise PreconditionFailed("the resource already exists (If-None-Match: *)")
+        if etag is not None and etag in self.if_none_match:
+            raise PreconditionFailed("the resource matches If-None-Match")
+
+
+@dataclass(frozen=True)
+class Parsed:
+    uid: str | None
+    component: str | None
+    start_us: int | None
+    end_us: int | None
+
+
+def make_sync_token(coll: Collection) -> str:
+    return f"{SYNC_TOKEN_PREFIX}{coll.id}:{coll.sync_seq}"
+
+
+def parse_sync_token(coll: Collection, token: str, max_seq: int) -> int:
+    """The sequence a token stands for; InvalidSyncToken unless it is this collection's
+    and not from the future (RFC 6578 section 3.2)."""
+    if not token.startswith(SYNC_TOKEN_PREFIX):
+        raise InvalidSyncToken("this sync token was not issued by this server")
+    cid, _, seq = token[len(SYNC_TOKEN_PREFIX) :].partition(":")
+    if not (cid.isdigit() and seq.isdigit()) or int(cid) != coll.id:
+        raise InvalidSyncToken("this sync token belongs to another collection")
+    value = int(seq)
+    if value > max_seq or value < coll.created_seq:
+        raise InvalidSyncToken("this sync token is not valid any more")
+    return value
+
+
+def _namespace(coll: Collection) -> str:
+    return CARDDAV if coll.kind is CollectionKind.ADDRESSBOOK else CALDAV
+
+
+class Items:
+    def __init__(self, store: Store, limits: Limits | None = None) -> None:
+        self.store = store
+        self.limits = limits or Limits()
+
+    # -- reading -----------------------------------------------------------------
+
+    def get(self, actor: Actor, coll: Collection, name: str) -> Item:
+        authorize(actor, coll.owner)
+        with self.store.read() as r:
+            item = r.get_item(coll.id, name)
+        if item is None:
+            raise NotFound(f"no item {name!r}")
+        return item
+
+    def find(self, actor: Actor, coll: Collection, name: str) -> Item | None:
+        authorize(actor, coll.owner)
+        with self.store.read() as r:
+            return r.get_item(coll.id, name)
+
+    def list_items(self, actor: Actor, coll: Collection) -> list[Item]:
+        authorize(actor, coll.owner)
+        with self.store.read() as r:
+            return r.list_items(coll.id)
+
+    def body(self, item: Item) -> bytes:
+        return self.store.read_body(item.content_hash)
+
+    def stream(self, item: Item) -> Iterator[bytes]:
+        return self.store.stream_body(item.content_hash)
+
+    def multiget(
+        self, actor: Actor, coll: Collection, names: Iterable[str]
+    ) -> list[tuple[str, Item | None, bytes | None]]:
+        authorize(actor, coll.owner)
+        out: list[tuple[str, Item | None, bytes | None]] = []
+        with self.store.read() as r:
+            for name in names:
+                item = r.get_item(coll.id, name)
+                body = self.store.read_body(item.content_hash, r) if item else None
+                out.append((name, item, body))
+        return out
+
+    def bodies(self, actor: Actor, coll: Collection) -> list[tuple[Item, bytes]]:
+        """Every current item with its body, from one consistent snapshot."""
+        authorize(actor, coll.owner)
+        with self.store.read() as r:
+            return [(i, self.store.read_body(i.content_hash, r)) for i in r.list_items(coll.id)]
+
+    def changes(
+        self, actor: Actor, coll: Collection, token: str | None
+    ) -> tuple[list[Change], str]:
+        """RFC 6578: what changed since `token` (everything when None), and the new token."""
+        authorize(actor, coll.owner)
+        with self.store.read() as r:
+            fresh = r.get_collection_by_id(coll.id)
+            if fresh is None or fresh.deleted_seq is not None:
+                raise NotFound("the collection was deleted")
+            after = 0 if token is None else parse_sync_token(fresh, token, r.max_seq())
+            changes = r.changes_since(fresh.id, after)
+        if token is None:
+            changes = [c for c in changes if c.item is not None]
+        return changes, make_sync_token(fresh)
+
+    def usage(self, owner: str) -> int:
+        with self.store.read() as r:
+            return r.usage_bytes(owner)
+
+    def dead_props(self, coll: Collection, name: str) -> dict[str, bytes]:
+        with self.store.read() as r:
+            return r.get_dead_props(coll.id, name)
+
+    def set_dead_props(
+        self,
+        actor: Actor,
+        coll: Collection,
+        name: str,
+        set_props: dict[str, bytes],
+        remove: Iterable[str],
+    ) -> None:
+        authorize(actor, coll.owner)
+        remove = list(remove)
+        self.store.commit(lambda w: w.set_dead_props(coll.id, name, set_props, remove))
+
+    # -- queries -----------------------------------------------------------------
+
+    def calendar_query(
+        self, actor: Actor, coll: Collection, query: CalendarQuery
+    ) -> list[tuple[Item, bytes]]:
+        """Items matching a calendar-query, with the calendar-data to return for each."""
+        authorize(actor, coll.owner)
+        window = query.time_window()
+        out: list[tuple[Item, bytes]] = []
+        with self.store.read() as r:
+            if window is not None:
+                candidates = r.items_overlapping(
+                    coll.id,
+                    datetime_to_us(window.start) if window.start else None,
+                    datetime_to_us(window.end) if window.end else None,
+                )
+            else:
+                candidates = r.list_items(coll.id)
+            for item in candidates:
+                body = self.store.read_body(item.content_hash, r)
+                try:
+                    obj = parse_calendar_object(body)
+                except ValidationError:
+                    continue
+                if calquery.matches(obj, query.filter):
+                    out.append((item, calquery.render_calendar_data(obj, body, query.data)))
+        return out
+
+    def addressbook_query(
+        self, actor: Actor, coll: Collection, query: AddressbookQuery
+    ) -> list[tuple[Item, bytes]]:
+        authorize(actor, coll.owner)
+        out: list[tuple[Item, bytes]] = []
+        with self.store.read() as r:
+            for item in r.list_items(coll.id):
+                body = self.store.read_body(item.content_hash, r)
+                if cardquery.matches(body, query):
+                    out.append((item, body))
+                    if query.limit is not None and len(out) >= query.limit:
+                        break
+        return out
+
+    def freebusy(self, actor: Actor, coll: Collection, rng: TimeRange) -> bytes:
+        authorize(actor, coll.owner)
+        objects: list[CalendarObject] = []
+        with self.store.read() as r:
+            candidates = r.items_overlapping(
+                coll.id,
+                datetime_to_us(rng.start) if rng.start else None,
+                datetime_to_us(rng.end) if rng.end else None,
+            )
+            for item in candidates:
+                try:
+                    objects.append(
+                        parse_calendar_object(self.store.read_body(item.content_hash, r))
+                    )
+                except ValidationError:
+                    continue
+        return calquery.freebusy(objects, rng)
+
+    # -- writing -----------------------------------------------------------------
+
+    def _parse(self, coll: Collection, data: bytes) -> Parsed:
+        """Validate a body for its collection; raise ValidationError (nothing stored)."""
+        if coll.kind is CollectionKind.CALENDAR:
+            obj = parse_calendar_object(data)
+            if coll.components and obj.component not in coll.components:
+                raise ValidationError(
+                    f"this calendar does not accept {obj.component} components",
+                    CALDAV,
+                    "supported-calendar-component",
+                )
+            return Parsed(
+                obj.uid,
+                obj.component,
+                datetime_to_us(obj.span_start) if obj.span_start else None,
+                datetime_to_us(obj.span_end) if obj.span_end else None,
+            )
+        if coll.kind is CollectionKind.ADDRESSBOOK:
+            card = parse_vcard(data)
+            return Parsed(card.uid, "VCARD", None, None)
+        return Parsed(None, None, None, None)
+
+    def put(
+        self,
+        actor: Actor,
+        coll: Collection,
+        name: str,
+        chunks: Iterable[bytes],
+        content_type: str,
+        pre: Preconditions | None = None,
+    ) -> tuple[Item, bool]:
+        """Store a new current body for `name`. Returns (item, created)."""
+        authorize(actor, coll.owner)
+        validate_segment(name)
+        pre = pre or Preconditions()
+        if coll.kind is CollectionKind.PLAIN:
+            body = self.store.stage_stream(chunks, self.limits.max_file_size)
+            parsed = Parsed(None, None, None, None)
+        else:
+            limit = self.limits.max_object_size
+            buf = bytearray()
+            for chunk in chunks:
+                buf += chunk
+                if len(buf) > limit:
+                    raise TooLarge(
+                        f"the body is larger than the limit of {limit} bytes",
+                        _namespace(coll),
+                        limit,
+                    )
+            data = bytes(buf)
+            parsed = self._parse(coll, data)
+            body = self.store.stage_bytes(data)
+        return self._commit_put(actor, coll, name, body, content_type, parsed, pre)
+
+    def _commit_put(
+        self,
+        actor: Actor,
+        coll: Collection,
+        name: str,
+        body: Body,
+        content_type: str,
+        parsed: Parsed,
+        pre: Preconditions,
+    ) -> tuple[Item, bool]:
+        def tx(w: MetadataWriter) -> tuple[Item, bool]:
+            self._require_live(w, coll)
+            current = w.get_item(coll.id, name)
+            pre.check(current)
+            if coll.kind is CollectionKind.PLAIN and w.get_collection(
+                coll.owner, f"{coll.path}/{name}"
+            ):
+                raise Conflict(f"{name!r} is a collection")
+            self._check_uid(w, coll, name, parsed.uid)
+            self.store.record_body(w, body)
+            rev = self.store.append(
+                w,
+                NewRevision(
+                    actor.user,
+                    actor.client,
+                    Op.PUT,
+                    coll.id,
+                    name,
+                    body.content_hash,
+                    body.size,
+                    content_type,
+                    parsed.uid,
+                    parsed.component,
+                    parsed.start_us,
+                    parsed.end_us,
+                ),
+            )
+            item = Item(
+                coll.id,
+                name,
+                rev.seq,
+                body.content_hash,
+                body.size,
+                content_type,
+                parsed.uid,
+                rev.at_us,
+                parsed.component,
+            )
+            return item, current is None
+
+        return self.store.commit(tx)
+
+    @staticmethod
+    def _require_live(r: MetadataReader, coll: Collection) -> None:
+        fresh = r.get_collection_by_id(coll.id)
+        if fresh is None or fresh.deleted_seq is not None:
+            raise Conflict(f"collection {coll.path!r} does not exist any more")
+
+    @staticmethod
+    def _check_uid(r: MetadataReader, coll: Collection, name: str, uid: str | None) -> None:
+        if uid is None or coll.kind is CollectionKind.PLAIN:
+            return
+        other = r.find_uid(coll.id, uid)
+        if other is not None and other.name != name:
+            raise UidConflict(
+                f"another item ({other.name}) in this collection has the same UID",
+                _namespace(coll),
+                other.name,
+            )
+
+    def delete(
+        self, actor: Actor, coll: Collection, name: str, pre: Preconditions | None = None
+    ) -> None:
+        """Write a tombstone; the body stays in history."""
+        authorize(actor, coll.owner)
+        pre = pre or Preconditions()
+
+        def tx(w: MetadataWriter) -> None:
+            current = w.get_item(coll.id, name)
+            if current is None:
+                raise NotFound(f"no item {name!r}")
+            pre.check(current)
+            self.store.append(w, NewRevision(actor.user, actor.client, Op.DELETE, coll.id, name))
+
+        self.store.commit(tx)
+
+    def transfer(
+        self,
+        actor: Actor,
+        src: Collection,
+        name: str,
+        dst: Collection,
+        dst_name: str,
+        *,
+        move: bool,
+        overwrite: bool,
+        pre: Preconditions | None = None,
+    ) -> bool:
+        """COPY or MOVE one item atomically. Returns True when the destination was created."""
+        authorize(actor, src.owner)
+        authorize(actor, dst.owner)
+        validate_segment(dst_name)
+        pre = pre or Preconditions()
+        if src.id == dst.id and name == dst_name:
+            raise PreconditionFailed("source and destination are the same")
+
+        def tx(w: MetadataWriter) -> bool:
+            self._require_live(w, src)
+            self._require_live(w, dst)
+            item = w.get_item(src.id, name)
+            if item is None:
+                raise NotFound(f"no item {name!r}")
+            pre.check(item)
+            existing = w.get_item(dst.id, dst_name)
+            if existing is not None and not overwrite:
+                raise PreconditionFailed("the destination exists and Overwrite is F")
+            if dst.kind is CollectionKind.PLAIN and w.get_collection(
+                dst.owner, f"{dst.path}/{dst_name}"
+            ):
+                if not overwrite:
+                    raise PreconditionFailed("the destination exists and Overwrite is F")
+                raise Conflict("the destination is a collection")
+            rev = w.item_history(src.id, name)[-1]
+            parsed = Parsed(item.uid, item.component, rev.start_us, rev.end_us)
+            if dst.kind is not src.kind or (
+                dst.kind is CollectionKind.CALENDAR
+                and dst.components
+                and item.component not in dst.components
+            ):
+                data = self.store.read_body(item.content_hash, w)
+                parsed = self._parse(dst, data)
+            if move and src.id == dst.id:
+                pass  # the same UID moves with the item: no conflict with itself
+            elif dst.id != src.id or not move:
+                uid_owner = w.find_uid(dst.id, parsed.uid) if parsed.uid else None
+                if uid_owner is not None and uid_owner.name != dst_name:
+                    raise UidConflict(
+                        f"another item ({uid_owner.name}) in the destination has the same UID",
+                        _namespace(dst),
+                        uid_owner.name,
+                    )
+            if move:
+                self.store.append(w, NewRevision(actor.user, actor.client, Op.DELETE, src.id, name))
+            self.store.append(
+                w,
+                NewRevision(
+                    actor.user,
+                    actor.client,
+                    Op.PUT,
+                    dst.id,
+                    dst_name,
+                    item.content_hash,
+                    item.size,
+                    item.content_type,
+                    parsed.uid,
+                    parsed.component,
+                    parsed.start_us,
+                    parsed.end_us,
+                ),
+            )
+            w.copy_dead_props(src.id, name, dst.id, dst_name)
+            return existing is None
+
+        return self.store.commit(tx)
+
+
+__all__ = ["Items", "Limits", "Preconditions", "make_sync_token", "parse_sync_token"]

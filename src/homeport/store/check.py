@@ -1,0 +1,126 @@
+"""The invariant checker behind `homeport check` (docs/storage.md, "Invariants")."""
+
+from __future__ import annotations
+
+import hashlib
+from dataclasses import dataclass, field
+
+from homeport.errors import NotFound
+from homeport.store.core import Store
+from homeport.store.model import Op
+
+
+@dataclass
+class CheckReport:
+    """What `check` found. `problems` are plain sentences; empty means all is well."""
+
+    log_entries: int = 0
+    items: int = 0
+    blobs_checked: int = 0
+    bytes_checked: int = 0
+    problems: list[str] = field(default_factory=list)
+
+    @property
+    def ok(self) -> bool:
+        return not self.problems
+
+
+def check_store(store: Store, verify_contents: bool = True) -> CheckReport:
+    """Verify every invariant; never modifies anything."""
+    report = CheckReport()
+    integrity = getattr(store.meta, "integrity_check", None)
+    if integrity is not None:
+        for line in integrity():
+            report.problems.append(f"metadata database damaged: {line}")
+        if report.problems:
+            return report
+
+    with store.read() as r:
+        newest: dict[tuple[int, str], tuple[int, bool]] = {}
+        referenced: set[str] = set()
+        collections: set[int] = set()
+        expected = 1
+        after = 0
+        while True:
+            batch = r.log(after, limit=10_000)
+            if not batch:
+                break
+            for rev in batch:
+                report.log_entries += 1
+                if rev.seq != expected:
+                    report.problems.append(
+                        f"change log has a gap: expected sequence {expected}, found {rev.seq}"
+                    )
+                expected = rev.seq + 1
+                collections.add(rev.collection_id)
+                if rev.op in (Op.PUT, Op.DELETE):
+                    newest[(rev.collection_id, rev.name)] = (rev.seq, rev.op is Op.DELETE)
+                if rev.op in (Op.PUT, Op.CONFLICT):
+                    if not rev.content_hash:
+                        report.problems.append(f"log entry {rev.seq} has no content hash")
+                    else:
+                        referenced.add(rev.content_hash)
+            after = batch[-1].seq
+
+        for cid in sorted(collections):
+            if r.get_collection_by_id(cid) is None:
+                report.problems.append(f"log names collection {cid}, which does not exist")
+
+        index: dict[tuple[int, str], tuple[int, bool]] = {}
+        for cid, name, seq, deleted in r.item_rows():
+            index[(cid, name)] = (seq, deleted)
+            if not deleted:
+                report.items += 1
+        for key, state in newest.items():
+            got = index.get(key)
+            if got != state:
+                report.problems.append(
+                    f"current-state index disagrees with the log for item {key[1]!r} in "
+                    f"collection {key[0]}: log says {_describe(state)}, index says "
+                    f"{_describe(got)}"
+                )
+        for key in index.keys() - newest.keys():
+            report.problems.append(
+                f"current-state index has item {key[1]!r} in collection {key[0]} "
+                "that the log never wrote"
+            )
+
+        known = {h: (size, inline) for h, size, inline in r.blob_refs()}
+        for content_hash in sorted(referenced):
+            if content_hash not in known:
+                report.problems.append(f"blob {content_hash[:16]} is referenced but unrecorded")
+                continue
+            size, inline = known[content_hash]
+            if inline:
+                data = r.get_inline_blob(content_hash) or b""
+                ok = hashlib.sha256(data).hexdigest() == content_hash
+                report.bytes_checked += len(data)
+            else:
+                ok = _check_external(store, content_hash, report, verify_contents)
+            report.blobs_checked += 1
+            if not ok:
+                where = "inline" if inline else "in the blob store"
+                report.problems.append(
+                    f"blob {content_hash[:16]} ({where}, {size} bytes) is missing or "
+                    "does not match its hash"
+                )
+    return report
+
+
+def _check_external(store: Store, content_hash: str, report: CheckReport, full: bool) -> bool:
+    if not full:
+        return store.blobs.exists(content_hash)
+    digest = hashlib.sha256()
+    try:
+        for chunk in store.blobs.open(content_hash):
+            digest.update(chunk)
+            report.bytes_checked += len(chunk)
+    except NotFound:
+        return False
+    return digest.hexdigest() == content_hash
+
+
+def _describe(state: tuple[int, bool] | None) -> str:
+    if state is None:
+        return "nothing"
+    return f"{'deleted' if state[1] else 'present'} at sequence {state[0]}"

@@ -1,0 +1,157 @@
+"""The records the store keeps, in the domain's words (see docs/storage.md)."""
+
+from __future__ import annotations
+
+import enum
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+
+
+def now_us() -> int:
+    """Microseconds since the Unix epoch, UTC: the store's one clock format."""
+    return int(datetime.now(UTC).timestamp() * 1_000_000)
+
+
+def us_to_datetime(us: int) -> datetime:
+    return datetime.fromtimestamp(us / 1_000_000, UTC)
+
+
+def datetime_to_us(dt: datetime) -> int:
+    return int(dt.timestamp() * 1_000_000)
+
+
+class CollectionKind(enum.StrEnum):
+    CALENDAR = "calendar"
+    ADDRESSBOOK = "addressbook"
+    PLAIN = "plain"
+
+
+class Op(enum.StrEnum):
+    """What one change-log entry did."""
+
+    PUT = "put"  # an item's new current body
+    DELETE = "delete"  # an item's tombstone
+    MKCOL = "mkcol"  # a collection was created
+    RMCOL = "rmcol"  # a collection was deleted (its tombstone)
+    CONFLICT = "conflict"  # a rejected body, kept but never current (issue: history)
+
+
+ITEM_OPS = (Op.PUT, Op.DELETE)
+
+
+@dataclass(frozen=True)
+class User:
+    name: str
+    password_hash: str
+    is_admin: bool
+    created_us: int
+
+
+@dataclass(frozen=True)
+class Collection:
+    """A WebDAV collection: a calendar, an address book, or a plain folder of files.
+
+    `path` is relative to the owner's home ("contacts", "files/photos/2024"); only
+    plain collections nest. `sync_seq` is the newest log sequence that changed one of
+    its items: the getctag and the sync-token's position.
+    """
+
+    id: int
+    owner: str
+    path: str
+    kind: CollectionKind
+    created_seq: int
+    sync_seq: int
+    displayname: str | None = None
+    description: str | None = None
+    color: str | None = None
+    order: str | None = None
+    components: tuple[str, ...] = ()
+    deleted_seq: int | None = None
+
+    @property
+    def parent_path(self) -> str:
+        return self.path.rpartition("/")[0]
+
+    @property
+    def basename(self) -> str:
+        return self.path.rpartition("/")[2]
+
+
+@dataclass(frozen=True)
+class Item:
+    """The current state of one resource inside a collection (never a tombstone)."""
+
+    collection_id: int
+    name: str
+    seq: int
+    content_hash: str
+    size: int
+    content_type: str
+    uid: str | None
+    modified_us: int
+    component: str | None = None
+
+    @property
+    def etag(self) -> str:
+        """A strong ETag: content-derived, so equal bytes give equal tags (RFC 9110 8.8.3)."""
+        return f'"{self.content_hash[:40]}"'
+
+
+@dataclass(frozen=True)
+class Revision:
+    """One entry of the append-only change log."""
+
+    seq: int
+    at_us: int
+    user: str
+    client: str
+    op: Op
+    collection_id: int
+    name: str
+    content_hash: str | None = None
+    size: int = 0
+    content_type: str | None = None
+    uid: str | None = None
+    component: str | None = None
+    start_us: int | None = None
+    end_us: int | None = None
+
+
+@dataclass(frozen=True)
+class NewRevision:
+    """A change to append: the log assigns `seq` and `at_us`."""
+
+    user: str
+    client: str
+    op: Op
+    collection_id: int
+    name: str
+    content_hash: str | None = None
+    size: int = 0
+    content_type: str | None = None
+    uid: str | None = None
+    component: str | None = None
+    start_us: int | None = None
+    end_us: int | None = None
+
+
+@dataclass(frozen=True)
+class Change:
+    """What sync-collection reports for one name: its current item, or None if deleted."""
+
+    name: str
+    seq: int
+    item: Item | None
+
+
+@dataclass(frozen=True)
+class CollectionProps:
+    """Settable collection properties; None leaves a value as it is in updates."""
+
+    displayname: str | None = None
+    description: str | None = None
+    color: str | None = None
+    order: str | None = None
+    components: tuple[str, ...] | None = None
+    clear: frozenset[str] = field(default_factory=frozenset)
