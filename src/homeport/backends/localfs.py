@@ -43,10 +43,11 @@ class LocalStagedBlob:
 
     def publish(self) -> None:
         final = self._store.path_for(self._hash)
-        if final.exists():
-            # Same key means same bytes: keep the published copy untouched.
+        if final.exists() and self._store.verify(self._hash):
+            # Same key, same (verified) bytes: keep the published copy untouched.
             self.discard()
             return
+        # Absent, or a damaged copy: the good bytes in hand take its place atomically.
         final.parent.mkdir(parents=True, exist_ok=True)
         os.replace(self._tmp, final)
         _fsync_dir(final.parent)
@@ -97,6 +98,17 @@ class LocalBlobStore:
             tmp.unlink(missing_ok=True)
             raise
         return LocalStagedBlob(self, tmp, digest.hexdigest(), size)
+
+    def verify(self, content_hash: str) -> bool:
+        """True when the published file exists and hashes to its key."""
+        digest = hashlib.sha256()
+        try:
+            with open(self.path_for(content_hash), "rb") as fh:
+                while chunk := fh.read(1 << 20):
+                    digest.update(chunk)
+        except (FileNotFoundError, NotFound):
+            return False
+        return digest.hexdigest() == content_hash
 
     def exists(self, content_hash: str) -> bool:
         try:

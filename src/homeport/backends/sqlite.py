@@ -296,9 +296,11 @@ class SqliteReader:
         for row in self.conn.execute("SELECT hash, size, data IS NOT NULL FROM blobs"):
             yield row[0], row[1], bool(row[2])
 
-    def item_rows(self) -> Iterator[tuple[int, str, int, bool]]:
-        for row in self.conn.execute("SELECT collection_id, name, seq, deleted FROM items"):
-            yield row[0], row[1], row[2], bool(row[3])
+    def item_rows(self) -> Iterator[tuple[int, str, int, bool, str | None]]:
+        for row in self.conn.execute(
+            "SELECT collection_id, name, seq, deleted, content_hash FROM items"
+        ):
+            yield row[0], row[1], row[2], bool(row[3]), row[4]
 
     def get_dead_props(self, collection_id: int, name: str) -> dict[str, bytes]:
         rows = self.conn.execute(

@@ -26,3 +26,12 @@ def show(cfg: Config) -> None:
     """Print the effective settings after file, environment and flags."""
     for s in config_mod.SETTINGS:
         click.echo(f"{s.section}.{s.key} = {cfg.get(s.section, s.key)!r}")
+
+
+@config.command("cli-reference")
+def cli_reference() -> None:
+    """Print the command-line reference (Markdown)."""
+    from homeport.cli import cli
+    from homeport.cli.docs import cli_reference as build
+
+    click.echo(build(cli), nl=False)

@@ -230,7 +230,6 @@ class Handlers:
             raise Forbidden("properties of this resource cannot be changed")
         coll = res.collection
         is_coll = isinstance(res, CollectionRes)
-        live = P.getters_for(res)
         failed: dict[str, int] = {}
         props = CollectionProps()
         settable: dict[str, str | None] = {}
@@ -240,9 +239,11 @@ class Handlers:
             name = upd.name
             if is_coll and name in P.SETTABLE:
                 settable[P.SETTABLE[name]] = (
-                    "".join(str(t) for t in upd.value.itertext()) if isinstance(upd, PropSet) else None
+                    "".join(str(t) for t in upd.value.itertext())
+                    if isinstance(upd, PropSet)
+                    else None
                 )
-            elif name in live or name == clark(CALDAV, "supported-calendar-component-set"):
+            elif name in P.PROTECTED:
                 failed[name] = 403
             elif isinstance(upd, PropSet):
                 dead_set[name] = webdav.dead_property_to_bytes(upd.value)
@@ -321,7 +322,7 @@ class Handlers:
                 values[P.SETTABLE[ps.name]] = "".join(str(t) for t in ps.value.itertext())
             elif ps.name == clark(CALDAV, "supported-calendar-component-set"):
                 components = parse_supported_calendar_component_set(ps.value)
-            elif ps.name in P.COLLECTION or ps.name in P.COMMON:
+            elif ps.name in P.PROTECTED:
                 raise ValidationError(
                     f"{ps.name} cannot be set", DAV, "cannot-modify-protected-property"
                 )

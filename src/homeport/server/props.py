@@ -379,3 +379,13 @@ def allprop(
 def propname(ctx: PropContext, res: Resource) -> dict[int, list[etree._Element | str]]:
     names = live_names(ctx, res) + list(dead_props(ctx, res))
     return {200: [element(n) for n in dict.fromkeys(names)]}
+
+
+PROTECTED = frozenset(
+    set(COMMON)
+    | set(COLLECTION)
+    | set(ITEM)
+    | set(PRINCIPAL)
+    | {D("lockdiscovery"), D("supportedlock"), C("supported-calendar-component-set")}
+) - set(SETTABLE)
+"""Live properties no client may set or remove (RFC 4918 section 15)."""

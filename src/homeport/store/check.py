@@ -36,7 +36,7 @@ def check_store(store: Store, verify_contents: bool = True) -> CheckReport:
             return report
 
     with store.read() as r:
-        newest: dict[tuple[int, str], tuple[int, bool]] = {}
+        newest: dict[tuple[int, str], tuple[int, bool, str | None]] = {}
         referenced: set[str] = set()
         collections: set[int] = set()
         expected = 1
@@ -54,7 +54,12 @@ def check_store(store: Store, verify_contents: bool = True) -> CheckReport:
                 expected = rev.seq + 1
                 collections.add(rev.collection_id)
                 if rev.op in (Op.PUT, Op.DELETE):
-                    newest[(rev.collection_id, rev.name)] = (rev.seq, rev.op is Op.DELETE)
+                    deleted = rev.op is Op.DELETE
+                    newest[(rev.collection_id, rev.name)] = (
+                        rev.seq,
+                        deleted,
+                        None if deleted else rev.content_hash,
+                    )
                 if rev.op in (Op.PUT, Op.CONFLICT):
                     if not rev.content_hash:
                         report.problems.append(f"log entry {rev.seq} has no content hash")
@@ -66,9 +71,9 @@ def check_store(store: Store, verify_contents: bool = True) -> CheckReport:
             if r.get_collection_by_id(cid) is None:
                 report.problems.append(f"log names collection {cid}, which does not exist")
 
-        index: dict[tuple[int, str], tuple[int, bool]] = {}
-        for cid, name, seq, deleted in r.item_rows():
-            index[(cid, name)] = (seq, deleted)
+        index: dict[tuple[int, str], tuple[int, bool, str | None]] = {}
+        for cid, name, seq, deleted, content_hash in r.item_rows():
+            index[(cid, name)] = (seq, deleted, None if deleted else content_hash)
             if not deleted:
                 report.items += 1
         for key, state in newest.items():
@@ -120,7 +125,9 @@ def _check_external(store: Store, content_hash: str, report: CheckReport, full: 
     return digest.hexdigest() == content_hash
 
 
-def _describe(state: tuple[int, bool] | None) -> str:
+def _describe(state: tuple[int, bool, str | None] | None) -> str:
     if state is None:
         return "nothing"
-    return f"{'deleted' if state[1] else 'present'} at sequence {state[0]}"
+    if state[1]:
+        return f"deleted at sequence {state[0]}"
+    return f"present at sequence {state[0]} (body {str(state[2])[:12]})"

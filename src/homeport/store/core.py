@@ -69,7 +69,14 @@ class Store:
         self.blobs = blobs
         self.inline_max = inline_max
         self._queue: queue.Queue[_Job | None] = queue.Queue()
+        # The log's clock never goes backwards, even if the machine's does (no RTC).
         self._last_at = 0
+        try:
+            with meta.read() as r:
+                newest = r.log(max(r.max_seq() - 1, 0), limit=1)
+            self._last_at = newest[0].at_us if newest else 0
+        except IntegrityError:
+            log.error("could not read the newest log entry: the database may be damaged")
         self._closed = False
         self.commits = 0
         self.committed_jobs = 0
@@ -92,7 +99,10 @@ class Store:
         else:
             data = reader.get_inline_blob(content_hash)
         if data is None:
-            data = b"".join(self.blobs.open(content_hash))
+            try:
+                data = b"".join(self.blobs.open(content_hash))
+            except NotFound as exc:
+                raise IntegrityError(f"stored body {content_hash[:12]} is missing") from exc
         if hashlib.sha256(data).hexdigest() != content_hash:
             raise IntegrityError(f"stored body {content_hash[:12]} does not match its hash")
         return data
@@ -105,7 +115,30 @@ class Store:
             if hashlib.sha256(data).hexdigest() != content_hash:
                 raise IntegrityError(f"stored body {content_hash[:12]} does not match its hash")
             return iter((data,))
-        return self.blobs.open(content_hash, chunk_size)
+        try:
+            chunks = self.blobs.open(content_hash, chunk_size)
+        except NotFound as exc:
+            raise IntegrityError(f"stored body {content_hash[:12]} is missing") from exc
+        return self._verified(chunks, content_hash)
+
+    @staticmethod
+    def _verified(chunks: Iterator[bytes], content_hash: str) -> Iterator[bytes]:
+        """Pass chunks through; fail before the end if they do not hash to the key.
+
+        The last chunk is held back until the whole body is verified, so a reader of a
+        damaged body never receives a complete response.
+        """
+        digest = hashlib.sha256()
+        held: bytes | None = None
+        for chunk in chunks:
+            digest.update(chunk)
+            if held is not None:
+                yield held
+            held = chunk
+        if digest.hexdigest() != content_hash:
+            raise IntegrityError(f"stored body {content_hash[:12]} does not match its hash")
+        if held is not None:
+            yield held
 
     def verify_external(self, content_hash: str) -> None:
         """Re-read an external blob and raise IntegrityError if its bytes are wrong."""

@@ -124,8 +124,9 @@ class MetadataReader(Protocol):
     def blob_refs(self) -> Iterator[tuple[str, int, bool]]:
         """Every (hash, size, inline) the metadata knows of (for `check`)."""
 
-    def item_rows(self) -> Iterator[tuple[int, str, int, bool]]:
-        """The current-state index as (collection_id, name, seq, deleted) (for `check`)."""
+    def item_rows(self) -> Iterator[tuple[int, str, int, bool, str | None]]:
+        """The current-state index as (collection_id, name, seq, deleted, content_hash)
+        (for `check`)."""
 
     def get_dead_props(self, collection_id: int, name: str) -> dict[str, bytes]:
         """Dead (client-defined) properties; name "" is the collection itself."""

@@ -1,0 +1,38 @@
+"""Generate docs/cli.md from the click commands, so the reference cannot drift."""
+
+from __future__ import annotations
+
+import click
+
+
+def cli_reference(group: click.Group) -> str:
+    lines = [
+        "# Command-line reference",
+        "",
+        "Generated from the code by `homeport config cli-reference`; a test keeps it current.",
+        "Exit codes: 0 success, 1 problems found (e.g. `check`), 2 bad usage or configuration,",
+        "3 not found, 4 already exists, 5 storage error.",
+        "",
+    ]
+
+    def walk(cmd: click.Command, path: list[str]) -> None:
+        ctx = click.Context(cmd, info_name=" ".join(path), help_option_names=["-h", "--help"])
+        if isinstance(cmd, click.Group):
+            for name in sorted(cmd.commands):
+                walk(cmd.commands[name], [*path, name])
+            return
+        lines.append(f"## `{' '.join(path)}`")
+        lines.append("")
+        lines.append((cmd.help or "").strip())
+        lines.append("")
+        lines.append("```")
+        lines.append(cmd.get_usage(ctx))
+        for param in cmd.get_params(ctx):
+            record = param.get_help_record(ctx)
+            if record:
+                lines.append(f"  {record[0]:<28} {record[1]}")
+        lines.append("```")
+        lines.append("")
+
+    walk(group, ["homeport"])
+    return "\n".join(lines)

@@ -1,0 +1,178 @@
+"""XML in and out for every DAV module: one hardened parser, Clark names, one serializer.
+
+Request bodies come from the network, so the parser refuses anything a DAV body never
+needs and an attacker would: a DOCTYPE (and with it every entity, internal or
+external: XXE, "billion laughs"), network access, bodies larger than a limit, trees
+deeper than `MAX_DEPTH` and bytes that are not UTF-8. Every refusal is an
+`InvalidRequest`, so a handler answers 400 and never sees an lxml exception.
+
+Names are handled in Clark notation, ``{namespace}local``, which is what lxml uses
+for tags, so a parsed element's ``.tag`` can be compared with `clark(...)` directly.
+"""
+
+from __future__ import annotations
+
+import re
+from typing import Final
+
+from lxml import etree
+
+from homeport import namespaces
+from homeport.errors import InvalidRequest
+
+MAX_DEPTH: Final = 64
+"""Deepest element nesting accepted; real DAV bodies stay below 10."""
+
+DEFAULT_MAX_BYTES: Final = 1_000_000
+
+XML_NS: Final = "http://www.w3.org/XML/1998/namespace"
+XML_LANG: Final = f"{{{XML_NS}}}lang"
+
+NSMAP: Final[dict[str, str]] = {
+    "d": namespaces.DAV,
+    "cal": namespaces.CALDAV,
+    "card": namespaces.CARDDAV,
+    "cs": namespaces.CALENDARSERVER,
+    "ical": namespaces.APPLE_ICAL,
+}
+"""Prefixes used in every response body (clients must not care, but people read logs)."""
+
+_XML_DECLARATION: Final = b'<?xml version="1.0" encoding="utf-8"?>\n'
+_UTF8_BOM: Final = b"\xef\xbb\xbf"
+
+# What may precede the root element: whitespace, the XML declaration, PIs, comments.
+_PROLOG_ITEM = re.compile(rb"\s+|<\?.*?\?>|<!--.*?-->", re.DOTALL)
+
+
+def clark(namespace: str | None, name: str) -> str:
+    """The Clark-notation name lxml uses as a tag: ``{namespace}name``, or ``name``."""
+    return f"{{{namespace}}}{name}" if namespace else name
+
+
+def split_clark(name: str) -> tuple[str, str]:
+    """Split ``{namespace}local`` into ``(namespace, local)``; no namespace gives ``""``."""
+    if name.startswith("{"):
+        namespace, sep, local = name[1:].partition("}")
+        if not sep or not local:
+            raise InvalidRequest(f"not a Clark-notation name: {name!r}")
+        return namespace, local
+    return "", name
+
+
+def _make_parser() -> etree.XMLParser:
+    # A fresh parser per call: lxml parsers are not safe to share between threads.
+    return etree.XMLParser(
+        encoding="utf-8",
+        resolve_entities=False,
+        no_network=True,
+        load_dtd=False,
+        dtd_validation=False,
+        huge_tree=False,
+        remove_comments=True,
+        remove_pis=True,
+        collect_ids=False,
+        strip_cdata=True,
+    )
+
+
+def _has_doctype(data: bytes) -> bool:
+    """True if a DOCTYPE appears before the root element (where XML allows it)."""
+    pos = 0
+    while True:
+        match = _PROLOG_ITEM.match(data, pos)
+        if match is None or match.end() == pos:
+            break
+        pos = match.end()
+    return data.startswith(b"<!DOCTYPE", pos) or data.startswith(b"<!doctype", pos)
+
+
+def _check_depth(root: etree._Element) -> None:
+    depth = 0
+    for event, _ in etree.iterwalk(root, events=("start", "end")):
+        if event == "start":
+            depth += 1
+            if depth > MAX_DEPTH:
+                raise InvalidRequest(f"XML body nests deeper than {MAX_DEPTH} elements")
+        else:
+            depth -= 1
+
+
+def parse_body(body: bytes, max_bytes: int = DEFAULT_MAX_BYTES) -> etree._Element | None:
+    """Parse a request body into its root element; ``None`` for an empty body.
+
+    Raises `InvalidRequest` for anything that is not a small, well-formed, UTF-8,
+    DTD-free XML document.
+    """
+    if len(body) > max_bytes:
+        raise InvalidRequest(f"XML body is larger than {max_bytes} bytes")
+    if body.startswith(_UTF8_BOM):
+        body = body[len(_UTF8_BOM) :]
+    try:
+        text = body.decode("utf-8")
+    except UnicodeDecodeError as exc:
+        raise InvalidRequest(f"XML body is not valid UTF-8 (byte {exc.start})") from exc
+    if not text.strip():
+        return None
+    if "\x00" in text:
+        raise InvalidRequest("XML body contains a NUL character")
+    if _has_doctype(body):
+        raise InvalidRequest("XML body has a DOCTYPE; DTDs and entities are not accepted")
+    try:
+        root = etree.fromstring(body, _make_parser())
+    except etree.XMLSyntaxError as exc:
+        raise InvalidRequest(f"XML body is not well-formed: {exc}") from exc
+    except (ValueError, etree.LxmlError) as exc:
+        raise InvalidRequest(f"XML body could not be parsed: {exc}") from exc
+    docinfo = root.getroottree().docinfo
+    if getattr(docinfo, "doctype", "") or docinfo.internalDTD is not None:
+        raise InvalidRequest("XML body has a DOCTYPE; DTDs and entities are not accepted")
+    _check_depth(root)
+    for node in root.iter():
+        if not isinstance(node.tag, str):
+            # Entity references survive only when something slipped past the checks above.
+            raise InvalidRequest("XML body contains an entity reference")
+    return root
+
+
+def element(name: str, text: str | None = None) -> etree._Element:
+    """A new element named by Clark `name`, using the response prefixes of `NSMAP`."""
+    elem = etree.Element(name, nsmap=NSMAP)
+    if text is not None:
+        elem.text = text
+    return elem
+
+
+def sub_element(parent: etree._Element, name: str, text: str | None = None) -> etree._Element:
+    """Append a new child named by Clark `name` to `parent` and return it."""
+    child = etree.SubElement(parent, name)
+    if text is not None:
+        child.text = text
+    return child
+
+
+def serialize(elem: etree._Element) -> bytes:
+    """The UTF-8 bytes of a response body: an XML declaration, then `elem`."""
+    return _XML_DECLARATION + etree.tostring(elem, encoding="utf-8", with_tail=False)
+
+
+def text_of(elem: etree._Element | None) -> str:
+    """All text inside `elem` (children included), stripped; ``""`` for ``None``."""
+    if elem is None:
+        return ""
+    return "".join(str(part) for part in elem.itertext()).strip()
+
+
+def require_tag(elem: etree._Element, name: str) -> None:
+    """Refuse (`InvalidRequest`) an element that is not the Clark-named one expected."""
+    if elem.tag != name:
+        raise InvalidRequest(f"expected a {name} element, found {elem.tag}")
+
+
+def local_name(elem: etree._Element) -> str:
+    """The tag of `elem` without its namespace, for messages."""
+    return split_clark(str(elem.tag))[1]
+
+
+def children(elem: etree._Element) -> list[etree._Element]:
+    """The child elements of `elem` (comments and PIs are removed at parse time)."""
+    return [child for child in elem if isinstance(child.tag, str)]

@@ -1,0 +1,50 @@
+"""Fixtures of the shared backend suites: every test here runs once per backend.
+
+The parameter lists are `METADATA_BACKENDS` and `BLOB_BACKENDS` in `factories.py`;
+adding a PostgreSQL or S3 factory there is all it takes to run the suites on it.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+
+from homeport.store.interfaces import BlobStore, MetadataStore
+from tests.backends.factories import (
+    BLOB_BACKENDS,
+    METADATA_BACKENDS,
+    BlobBackend,
+    MetadataBackend,
+)
+
+
+@pytest.fixture(params=METADATA_BACKENDS, ids=lambda cls: cls.name)
+def metadata_backend(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[MetadataBackend]:
+    """Fresh, empty metadata storage of one backend (reopen with `.open()`)."""
+    backend: MetadataBackend = request.param.create(tmp_path)
+    yield backend
+    backend.destroy()
+
+
+@pytest.fixture
+def metadata_store(metadata_backend: MetadataBackend) -> Iterator[MetadataStore]:
+    """An open handle on `metadata_backend`, closed after the test."""
+    store = metadata_backend.open()
+    yield store
+    store.close()
+
+
+@pytest.fixture(params=BLOB_BACKENDS, ids=lambda cls: cls.name)
+def blob_backend(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[BlobBackend]:
+    """Fresh, empty blob storage of one backend (reopen with `.open()`)."""
+    backend: BlobBackend = request.param.create(tmp_path)
+    yield backend
+    backend.destroy()
+
+
+@pytest.fixture
+def blob_store(blob_backend: BlobBackend) -> BlobStore:
+    """An open handle on `blob_backend`."""
+    return blob_backend.open()
