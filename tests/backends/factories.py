@@ -64,6 +64,10 @@ class BlobBackend(ABC):
         """Names of staged-but-unpublished uploads still held by the backend."""
 
     @abstractmethod
+    def make_staging_stale(self) -> None:
+        """Age every staged upload past the backend's crash-leftover threshold."""
+
+    @abstractmethod
     def truncate(self, content_hash: str) -> None:
         """Damage a published blob behind the interface's back: drop its last byte."""
 
@@ -95,6 +99,10 @@ class LocalFsBackend(BlobBackend):
     def staging_leftovers(self) -> list[str]:
         staging = Path(self.location) / "staging"
         return sorted(p.name for p in staging.iterdir()) if staging.exists() else []
+
+    def make_staging_stale(self) -> None:
+        for path in (Path(self.location) / "staging").iterdir():
+            os.utime(path, (0, 0))
 
     def truncate(self, content_hash: str) -> None:
         # Computed by hand: constructing a LocalBlobStore would clear the staging area.

@@ -2,7 +2,7 @@
 
 Write order for one blob (docs/storage.md): stream into `staging/<random>` while
 hashing, fsync the file, rename it to its final name, fsync the directory. A crash
-before the rename leaves only staging garbage (cleared at start); after it, a
+before the rename leaves only staging garbage (cleared at a later start once stale); after it, a
 complete blob. A published file is never rewritten.
 """
 
@@ -12,10 +12,15 @@ import errno
 import hashlib
 import os
 import secrets
+import time
 from collections.abc import Iterable, Iterator
 from pathlib import Path
 
 from homeport.errors import InsufficientStorage, NotFound
+
+
+STALE_STAGING_SECONDS = 6 * 3600.0
+"""Staging files older than this are leftovers of a crash, removed when a store opens."""
 
 
 def _fsync_dir(path: Path) -> None:
@@ -63,14 +68,20 @@ class LocalStagedBlob:
 class LocalBlobStore:
     """`homeport.store.interfaces.BlobStore` on a folder."""
 
-    def __init__(self, root: Path) -> None:
+    def __init__(self, root: Path, stale_after: float = STALE_STAGING_SECONDS) -> None:
         self.root = root
         self.blobs = root / "blobs"
         self.staging = root / "staging"
         self.blobs.mkdir(parents=True, exist_ok=True)
         self.staging.mkdir(parents=True, exist_ok=True)
+        # Only old leftovers go: another process (a running server) may be mid-upload.
+        cutoff = time.time() - stale_after
         for leftover in self.staging.iterdir():
-            leftover.unlink(missing_ok=True)
+            try:
+                if leftover.stat().st_mtime < cutoff:
+                    leftover.unlink(missing_ok=True)
+            except FileNotFoundError:
+                pass
 
     def path_for(self, content_hash: str) -> Path:
         if len(content_hash) != 64 or any(c not in "0123456789abcdef" for c in content_hash):

@@ -332,8 +332,12 @@ class SqliteWriter(SqliteReader):
         try:
             yield
         except BaseException:
-            self.conn.execute(f"ROLLBACK TO {name}")
-            self.conn.execute(f"RELEASE {name}")
+            if self.conn.in_transaction:
+                try:
+                    self.conn.execute(f"ROLLBACK TO {name}")
+                    self.conn.execute(f"RELEASE {name}")
+                except sqlite3.OperationalError:
+                    pass  # the whole transaction is gone; the caller's error says why
             raise
         else:
             self.conn.execute(f"RELEASE {name}")
@@ -582,7 +586,8 @@ class SqliteMetadataStore:
             try:
                 yield SqliteWriter(conn)
             except BaseException as exc:
-                conn.execute("ROLLBACK")
+                if conn.in_transaction:  # SQLite may have rolled back already (SQLITE_FULL)
+                    conn.execute("ROLLBACK")
                 if isinstance(exc, sqlite3.DatabaseError):
                     raise _translate(exc) from exc
                 raise

@@ -50,6 +50,9 @@ SUPPORTED_COLLATIONS: Final = frozenset({"i;ascii-casemap", "i;octet", "i;unicod
 """RFC 4791 section 7.5.1 requires the first two; the third is what CardDAV needs anyway."""
 
 _CALENDAR_DATA = clark(CALDAV, "calendar-data")
+_EXPAND = clark(CALDAV, "expand")
+_LIMIT_RECURRENCE_SET = clark(CALDAV, "limit-recurrence-set")
+_LIMIT_FREEBUSY_SET = clark(CALDAV, "limit-freebusy-set")
 _FILTER = clark(CALDAV, "filter")
 _COMP_FILTER = clark(CALDAV, "comp-filter")
 _PROP_FILTER = clark(CALDAV, "prop-filter")
@@ -132,19 +135,15 @@ def parse_calendar_data(elem: etree._Element | None) -> CalendarDataRequest:
         )
     ranges: dict[str, TimeRange] = {}
     for child in children(elem):
-        local = str(child.tag)
-        if local in (
-            clark(CALDAV, "expand"),
-            clark(CALDAV, "limit-recurrence-set"),
-            clark(CALDAV, "limit-freebusy-set"),
-        ):
-            if local in ranges:
-                raise InvalidRequest(f"{local} given twice in calendar-data")
-            ranges[local] = _time_range(child, both_required=True)
+        tag = str(child.tag)
+        if tag in (_EXPAND, _LIMIT_RECURRENCE_SET, _LIMIT_FREEBUSY_SET):
+            if tag in ranges:
+                raise InvalidRequest(f"{tag} given twice in calendar-data")
+            ranges[tag] = _time_range(child, both_required=True)
     return CalendarDataRequest(
-        expand=ranges.get(clark(CALDAV, "expand")),
-        limit_recurrence_set=ranges.get(clark(CALDAV, "limit-recurrence-set")),
-        limit_freebusy_set=ranges.get(clark(CALDAV, "limit-freebusy-set")),
+        expand=ranges.get(_EXPAND),
+        limit_recurrence_set=ranges.get(_LIMIT_RECURRENCE_SET),
+        limit_freebusy_set=ranges.get(_LIMIT_FREEBUSY_SET),
     )
 
 
@@ -186,6 +185,8 @@ def parse_text_match(elem: etree._Element, *, namespace: str, default_collation:
 
     An unknown collation fails `namespace`'s supported-collation precondition; a
     malformed attribute raises `InvalidRequest`, which each protocol words its own way.
+    CalDAV's text-match has no match-type (it is always a substring test); one sent
+    anyway is honoured rather than silently widened to "contains".
     """
     collation = elem.get("collation") or default_collation
     if collation not in SUPPORTED_COLLATIONS:

@@ -25,7 +25,7 @@ from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass
 from http import HTTPStatus
 from typing import Final, Literal
-from urllib.parse import quote, unquote, urlsplit
+from urllib.parse import SplitResult, quote, unquote, urlsplit
 
 from lxml import etree
 
@@ -163,7 +163,10 @@ def _standalone(elem: etree._Element) -> etree._Element:
     them (QName values such as ``d:href``).
     """
     lang = _inherited_lang(elem)
-    standalone = dead_property_from_bytes(dead_property_to_bytes(elem))
+    data = dead_property_to_bytes(elem)
+    standalone = parse_body(data, max_bytes=len(data))
+    if standalone is None:  # cannot happen: an element always serializes to something
+        raise InvalidRequest("empty property value")
     if lang is not None and standalone.get(XML_LANG) is None:
         standalone.set(XML_LANG, lang)
     return standalone
@@ -289,8 +292,15 @@ _DEFAULT_PORTS: Final = {"http": 80, "https": 443}
 _CONTROL = re.compile(r"[\x00-\x1f\x7f]")
 
 
+def _split_url(url: str) -> SplitResult:
+    try:
+        return urlsplit(url)
+    except ValueError as exc:  # e.g. an unbalanced IPv6 bracket
+        raise InvalidRequest(f"malformed URL {url!r}: {exc}") from exc
+
+
 def _origin(scheme: str, netloc: str) -> tuple[str, str, int | None]:
-    parts = urlsplit(f"{scheme}://{netloc}")
+    parts = _split_url(f"{scheme}://{netloc}")
     try:
         port = parts.port
     except ValueError as exc:
@@ -339,7 +349,7 @@ def href_to_path(href: str) -> str:
     href = href.strip()
     if not href:
         raise InvalidRequest("empty href")
-    parts = urlsplit(href)
+    parts = _split_url(href)
     if parts.query or parts.fragment:
         raise InvalidRequest(f"href must not have a query or fragment: {href!r}")
     if parts.scheme and parts.scheme.lower() not in _DEFAULT_PORTS:
@@ -358,13 +368,13 @@ def parse_destination(value: str | None, base_url: str) -> str:
     if value is None or not value.strip():
         raise InvalidRequest("the Destination header is required")
     value = value.strip()
-    parts = urlsplit(value)
+    parts = _split_url(value)
     if parts.query or parts.fragment:
         raise InvalidRequest("Destination must not have a query or fragment")
     if parts.scheme or parts.netloc:
         if not parts.scheme or not parts.netloc:
             raise InvalidRequest(f"Destination is not an absolute URL or path: {value!r}")
-        base = urlsplit(base_url)
+        base = _split_url(base_url)
         if _origin(parts.scheme, parts.netloc) != _origin(base.scheme, base.netloc):
             raise ForeignDestination(f"Destination {value!r} is on another server")
     return unquote_path(parts.path or "/")

@@ -22,7 +22,7 @@ from contextlib import AbstractContextManager
 from dataclasses import dataclass
 from typing import TypeVar
 
-from homeport.errors import IntegrityError, NotFound, TooLarge
+from homeport.errors import HomeportError, IntegrityError, NotFound, TooLarge
 from homeport.store.interfaces import BlobStore, MetadataReader, MetadataStore, MetadataWriter
 from homeport.store.model import NewRevision, Revision, now_us
 
@@ -47,6 +47,10 @@ class Body:
     content_hash: str
     size: int
     data: bytes | None
+
+
+class _BatchAborted(Exception):
+    """A job failed in a way that may have aborted the backend's transaction."""
 
 
 class _Job:
@@ -78,6 +82,7 @@ class Store:
         except IntegrityError:
             log.error("could not read the newest log entry: the database may be damaged")
         self._closed = False
+        self._close_lock = threading.Lock()
         self.commits = 0
         self.committed_jobs = 0
         self._thread = threading.Thread(
@@ -213,10 +218,11 @@ class Store:
         `fn` runs inside its own savepoint: if it raises, only its changes are undone
         and the exception is re-raised here; other callers in the batch commit.
         """
-        if self._closed:
-            raise RuntimeError("the store is closed")
         job = _Job(fn)
-        self._queue.put(job)
+        with self._close_lock:
+            if self._closed:
+                raise RuntimeError("the store is closed")
+            self._queue.put(job)
         return job.future.result()  # type: ignore[return-value]
 
     def _run_committer(self) -> None:
@@ -240,16 +246,21 @@ class Store:
                 return
 
     def _commit_batch(self, batch: list[_Job]) -> None:
-        results: list[tuple[_Job, object, BaseException | None]] = []
+        """Commit a batch; a job's domain error fails only that job.
+
+        Any other error (the backend aborted the transaction: disk full, I/O error)
+        means the batch cannot be trusted: it is rolled back whole and each job is
+        retried alone, so a job is answered with its own outcome and nothing that was
+        reported as failed is ever stored.
+        """
         saved_last_at = self._last_at
         try:
-            with self.meta.write() as w:
-                for job in batch:
-                    try:
-                        with w.savepoint():
-                            results.append((job, job.fn(w), None))
-                    except Exception as exc:
-                        results.append((job, None, exc))
+            results = self._run_batch(batch)
+        except _BatchAborted:
+            self._last_at = saved_last_at
+            for job in batch:
+                self._commit_batch([job])
+            return
         except BaseException as exc:
             # The commit itself failed: nothing of this batch is stored.
             self._last_at = saved_last_at
@@ -266,10 +277,26 @@ class Store:
             else:
                 job.future.set_result(result)
 
+    def _run_batch(self, batch: list[_Job]) -> list[tuple[_Job, object, BaseException | None]]:
+        results: list[tuple[_Job, object, BaseException | None]] = []
+        with self.meta.write() as w:
+            for job in batch:
+                try:
+                    with w.savepoint():
+                        results.append((job, job.fn(w), None))
+                except HomeportError as exc:
+                    results.append((job, None, exc))
+                except Exception as exc:
+                    if len(batch) > 1:
+                        raise _BatchAborted() from exc
+                    raise
+        return results
+
     def close(self) -> None:
-        if self._closed:
-            return
-        self._closed = True
-        self._queue.put(None)
+        with self._close_lock:
+            if self._closed:
+                return
+            self._closed = True
+            self._queue.put(None)
         self._thread.join(timeout=30)
         self.meta.close()

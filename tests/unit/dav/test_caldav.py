@@ -37,8 +37,8 @@ def parse(body: str) -> etree._Element:
     return root
 
 
-def utc(*args: int) -> datetime:
-    return datetime(*args, tzinfo=UTC)
+def utc(year: int, month: int, day: int, hour: int = 0) -> datetime:
+    return datetime(year, month, day, hour, tzinfo=UTC)
 
 
 def query(filter_xml: str, prop_xml: str = "<D:prop><D:getetag/></D:prop>") -> str:
@@ -298,7 +298,9 @@ def test_rfc_alarm_param_and_negate_filters() -> None:
         .prop_filters[0]
     )
     assert attendee.text_matches == (TextMatch("mailto:lisa@example.com"),)
-    assert attendee.param_filters == (ParamFilter("PARTSTAT", text_match=TextMatch("NEEDS-ACTION")),)
+    assert attendee.param_filters == (
+        ParamFilter("PARTSTAT", text_match=TextMatch("NEEDS-ACTION")),
+    )
     todo = parse_calendar_query(parse(RFC4791_7_8_9_NEGATE)).query.filter.comp_filters[0]
     assert todo.prop_filters[1].text_matches == (TextMatch("CANCELLED", negate=True),)
 
@@ -477,7 +479,7 @@ def test_reports_need_a_body() -> None:
 
 def test_utc_datetime() -> None:
     assert parse_utc_datetime("20060104T000000Z") == utc(2006, 1, 4)
-    assert parse_utc_datetime("19981231T235960Z") == utc(1998, 12, 31, 23, 59, 59)
+    assert parse_utc_datetime("19981231T235960Z") == datetime(1998, 12, 31, 23, 59, 59, tzinfo=UTC)
     for bad in ("20060104", "20060104T000000", "2006-01-04T00:00:00Z", "20060230T000000Z", ""):
         with pytest.raises(InvalidRequest):
             parse_utc_datetime(bad)

@@ -76,7 +76,8 @@ EVOLUTION_UID_QUERY = """<?xml version="1.0" encoding="utf-8"?>
  <D:prop><D:getetag/><C:address-data/></D:prop>
  <C:filter test="allof">
   <C:prop-filter name="UID" test="allof">
-   <C:text-match collation="i;octet" negate-condition="no" match-type="equals">abc-123</C:text-match>
+   <C:text-match collation="i;octet" negate-condition="no"
+       match-type="equals">abc-123</C:text-match>
   </C:prop-filter>
   <C:prop-filter name="EMAIL">
    <C:param-filter name="TYPE">
@@ -195,8 +196,9 @@ def query_with(filter_xml: str, extra: str = "", prop: str = "") -> str:
         ),
         (query_with('<C:comp-filter name="VCARD"/>'), "supported-filter"),
         (
-            query_with("", prop='<D:prop><C:address-data content-type="application/vcard+json"/>'
-            "</D:prop>"),
+            query_with(
+                "", prop='<D:prop><C:address-data content-type="application/vcard+json"/></D:prop>'
+            ),
             "supported-address-data",
         ),
         (

@@ -47,7 +47,8 @@ IOS_MKCALENDAR = """<?xml version="1.0" encoding="UTF-8"?>
 <B:mkcalendar xmlns:B="urn:ietf:params:xml:ns:caldav">
   <A:set xmlns:A="DAV:">
     <A:prop>
-      <D:calendar-color xmlns:D="http://apple.com/ns/ical/" symbolic-color="yellow">#FFCC00FF</D:calendar-color>
+      <D:calendar-color xmlns:D="http://apple.com/ns/ical/"
+          symbolic-color="yellow">#FFCC00FF</D:calendar-color>
       <B:calendar-timezone><![CDATA[BEGIN:VCALENDAR
 VERSION:2.0
 BEGIN:VTIMEZONE

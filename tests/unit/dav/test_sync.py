@@ -71,7 +71,9 @@ def test_ios_and_rfc() -> None:
 
 def test_lenient_about_what_old_clients_leave_out() -> None:
     body = '<sync-collection xmlns="DAV:"><sync-token>  t  </sync-token></sync-collection>'
-    assert parse_sync_collection(parse(body)) == SyncRequest("t", "1", None, PropfindRequest("prop"))
+    assert parse_sync_collection(parse(body)) == SyncRequest(
+        "t", "1", None, PropfindRequest("prop")
+    )
 
 
 @pytest.mark.parametrize(

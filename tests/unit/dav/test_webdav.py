@@ -30,7 +30,7 @@ from homeport.dav.webdav import (
     status_line,
     unquote_path,
 )
-from homeport.dav.xml import XML_LANG, parse_body
+from homeport.dav.xml import XML_LANG, parse_body, text_of
 from homeport.errors import IntegrityError, InvalidRequest
 
 CALDAV = "urn:ietf:params:xml:ns:caldav"
@@ -178,9 +178,7 @@ def test_thunderbird_vdirsyncer_and_caldav_lib_propfinds() -> None:
         "{DAV:}getcontenttype",
         "{DAV:}getetag",
     )
-    assert parse_propfind(parse(CALDAV_LIB_PRINCIPAL)).names == (
-        "{DAV:}current-user-principal",
-    )
+    assert parse_propfind(parse(CALDAV_LIB_PRINCIPAL)).names == ("{DAV:}current-user-principal",)
 
 
 def test_allprop_with_include() -> None:
@@ -240,7 +238,8 @@ IOS_COLOR_PROPPATCH = """<?xml version="1.0" encoding="UTF-8"?>
 <A:propertyupdate xmlns:A="DAV:">
   <A:set>
     <A:prop>
-      <B:calendar-color xmlns:B="http://apple.com/ns/ical/" symbolic-color="custom">#FF2968FF</B:calendar-color>
+      <B:calendar-color xmlns:B="http://apple.com/ns/ical/"
+          symbolic-color="custom">#FF2968FF</B:calendar-color>
     </A:prop>
   </A:set>
   <A:set>
@@ -307,7 +306,7 @@ def test_dead_property_keeps_namespaces_lang_and_mixed_content() -> None:
     stored = dead_property_to_bytes(note.value)
     restored = dead_property_from_bytes(stored)
     assert restored.tag == "{http://example.com/ns}note"
-    assert "".join(restored.itertext()) == "Réunion très importante ☃ ok fin"
+    assert text_of(restored) == "Réunion très importante ☃ ok fin"
     assert restored.text == "Réunion "
     assert restored[0].tail == " importante ☃ "
     assert restored[1].tag == "{urn:html}i"
@@ -331,7 +330,7 @@ def test_dead_property_goes_back_into_a_multistatus() -> None:
     assert prop is not None
     assert prop[0].tag == "{http://example.com/ns}note"
     assert prop[0].get(XML_LANG) == "fr"
-    assert "".join(prop[0].itertext()) == "Réunion très importante ☃ ok fin"
+    assert text_of(prop[0]) == "Réunion très importante ☃ ok fin"
 
 
 def test_damaged_stored_dead_property() -> None:
@@ -424,6 +423,9 @@ def test_destination_on_another_server(value: str) -> None:
         "/dav/x#frag",
         "https://dav.example.com:bad/x",
         "https:///x",
+        "http://[::1/x",
+        "http://[zz]/x",
+        "//[/x",
     ],
 )
 def test_bad_destinations(value: str | None) -> None:
@@ -478,7 +480,8 @@ def test_if_lock_tokens_never_match() -> None:
 
 def test_if_tagged_lists_use_their_own_resource() -> None:
     header = parse_if_header(
-        '<https://dav.example.com/dav/b.ics> (["zzz"]) (["def"])\t<http://x/dav/a.ics> (Not ["abc"])'
+        '<https://dav.example.com/dav/b.ics> (["zzz"]) (["def"])'
+        '\t<http://x/dav/a.ics> (Not ["abc"])'
     )
     assert [lst.resource for lst in header.lists] == ["/dav/b.ics", "/dav/b.ics", "/dav/a.ics"]
     assert header.evaluate("/dav/anything", etag_of)
@@ -507,6 +510,7 @@ def test_if_weak_etag_and_case_of_not() -> None:
         '</dav/a.ics> (["a"]) (["b"]) garbage',
         "(Nut <urn:x>)",
         '</dav/../x> (["a"])',
+        '<http://[::1/x> (["a"])',
         "(<>)",
     ],
 )
