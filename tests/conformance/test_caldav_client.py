@@ -563,11 +563,6 @@ def test_calendar_properties_and_deletion(client: DAVClient, principal: Principa
     assert list(now(again.objects_by_sync_token(sync_token=token, load_objects=True))) == []
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="server bug: a REPORT on a URL where nothing exists answers 403 "
-    "DAV:supported-report instead of 404 (homeport/server/reports.py, report())",
-)
 def test_reports_on_a_deleted_calendar_are_404(principal: Principal) -> None:
     """Another device deleted the calendar: queries and sync must say 404 Not Found."""
     cal = new_calendar(principal, "Deleted elsewhere", "VEVENT")

@@ -18,7 +18,6 @@ from pathlib import Path
 
 from homeport.errors import InsufficientStorage, NotFound
 
-
 STALE_STAGING_SECONDS = 6 * 3600.0
 """Staging files older than this are leftovers of a crash, removed when a store opens."""
 

@@ -70,6 +70,7 @@ CREATE TABLE IF NOT EXISTS log (
     end_us INTEGER
 );
 CREATE INDEX IF NOT EXISTS log_by_item ON log(collection_id, name, seq);
+CREATE INDEX IF NOT EXISTS log_by_time ON log(at_us);
 CREATE TABLE IF NOT EXISTS items (
     collection_id INTEGER NOT NULL,
     name TEXT NOT NULL,
@@ -282,6 +283,48 @@ class SqliteReader:
         )
         return [_revision(r) for r in rows]
 
+    def get_revision(self, seq: int) -> Revision | None:
+        row = self._one(f"SELECT {_LOG_COLS} FROM log WHERE seq = ?", seq)
+        return _revision(row) if row else None
+
+    def seq_at(self, at_us: int) -> int:
+        row = self._one("SELECT MAX(seq) FROM log WHERE at_us <= ?", at_us)
+        return int(row[0] or 0)
+
+    def state_at(self, collection_id: int, seq: int) -> list[Revision]:
+        rows = self.conn.execute(
+            f"SELECT {_LOG_COLS} FROM log WHERE seq IN ("
+            "SELECT MAX(seq) FROM log WHERE collection_id = ? AND seq <= ? "
+            "AND op IN ('put', 'delete') GROUP BY name) ORDER BY name",
+            (collection_id, seq),
+        )
+        return [_revision(r) for r in rows]
+
+    def collection_events(self, collection_id: int) -> list[Revision]:
+        rows = self.conn.execute(
+            f"SELECT {_LOG_COLS} FROM log WHERE collection_id = ? AND name = '' "
+            "AND op IN ('mkcol', 'rmcol') ORDER BY seq",
+            (collection_id,),
+        )
+        return [_revision(r) for r in rows]
+
+    def deleted_collections(self, owner: str) -> list[Collection]:
+        rows = self.conn.execute(
+            f"SELECT {_COLL_COLS} FROM collections WHERE owner = ? AND deleted_seq IS NOT NULL "
+            "ORDER BY deleted_seq DESC",
+            (owner,),
+        )
+        return [_collection(r) for r in rows]
+
+    def trash(self, collection_id: int) -> list[Revision]:
+        rows = self.conn.execute(
+            f"SELECT {', '.join('l.' + c.strip() for c in _LOG_COLS.split(','))} "
+            "FROM items i JOIN log l ON l.seq = i.seq "
+            "WHERE i.collection_id = ? AND i.deleted = 1 ORDER BY i.seq DESC",
+            (collection_id,),
+        )
+        return [_revision(r) for r in rows]
+
     def get_inline_blob(self, content_hash: str) -> bytes | None:
         row = self._one("SELECT data FROM blobs WHERE hash = ?", content_hash)
         return bytes(row[0]) if row and row[0] is not None else None
@@ -364,7 +407,10 @@ class SqliteWriter(SqliteReader):
             raise NotFound(f"no user {name!r}")
 
     def append(self, rev: NewRevision, at_us: int) -> Revision:
-        seq = self.max_seq() + 1
+        last = self._one("SELECT seq, at_us FROM log ORDER BY seq DESC LIMIT 1")
+        seq = (last[0] if last else 0) + 1
+        # Another process (a CLI command beside the server) may have written last.
+        at_us = max(at_us, last[1] if last else 0)
         self.conn.execute(
             f"INSERT INTO log ({_LOG_COLS}) VALUES (?,?,?,?,?,?,?,?,?,?,?,?,?,?)",
             (
@@ -495,6 +541,18 @@ class SqliteWriter(SqliteReader):
         self.conn.execute(
             "UPDATE collections SET deleted_seq = ? WHERE id = ?", (seq, collection_id)
         )
+
+    def mark_collection_live(self, collection_id: int) -> Collection:
+        try:
+            self.conn.execute(
+                "UPDATE collections SET deleted_seq = NULL WHERE id = ?", (collection_id,)
+            )
+        except sqlite3.IntegrityError as exc:
+            raise AlreadyExists("another collection now uses this collection's path") from exc
+        coll = self.get_collection_by_id(collection_id)
+        if coll is None:
+            raise NotFound("no such collection")
+        return coll
 
     def set_dead_props(
         self, collection_id: int, name: str, set_props: dict[str, bytes], remove: Iterable[str]

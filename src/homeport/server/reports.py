@@ -17,7 +17,14 @@ from homeport.formats.filters import CalendarDataRequest
 from homeport.formats.icalendar import parse_calendar_object
 from homeport.namespaces import CALDAV, CARDDAV, DAV
 from homeport.server import props as P
-from homeport.server.resources import CollectionRes, ItemRes, Resource, href_of, item_href
+from homeport.server.resources import (
+    CollectionRes,
+    ItemRes,
+    Missing,
+    Resource,
+    href_of,
+    item_href,
+)
 from homeport.store.model import Collection, CollectionKind, Item
 
 if TYPE_CHECKING:
@@ -51,6 +58,8 @@ def report(h: Handlers, req: DavRequest) -> Response:
     if handler is None:
         raise ValidationError(f"unsupported report {root.tag}", DAV, "supported-report")
     res = h.resolve(req)
+    if isinstance(res, Missing):
+        raise NotFound("nothing here")
     if not isinstance(res, CollectionRes | ItemRes):
         raise ValidationError("reports work on collections and items", DAV, "supported-report")
     return handler(h, req, root, res)

@@ -115,6 +115,24 @@ class MetadataReader(Protocol):
 
     def item_history(self, collection_id: int, name: str) -> list[Revision]: ...
 
+    def get_revision(self, seq: int) -> Revision | None: ...
+
+    def seq_at(self, at_us: int) -> int:
+        """The newest sequence stamped at or before `at_us` (0 if none): the log's
+        position at that moment."""
+
+    def state_at(self, collection_id: int, seq: int) -> list[Revision]:
+        """For each item name of the collection: its newest put/delete with seq <= `seq`."""
+
+    def collection_events(self, collection_id: int) -> list[Revision]:
+        """The collection's own mkcol/rmcol entries, oldest first."""
+
+    def deleted_collections(self, owner: str) -> list[Collection]:
+        """The owner's collections that are deleted now, newest deletion first."""
+
+    def trash(self, collection_id: int) -> list[Revision]:
+        """The tombstones of items deleted now, newest first (the delete revisions)."""
+
     def get_inline_blob(self, content_hash: str) -> bytes | None:
         """The body if it is kept inline in the metadata store, else None."""
 
@@ -150,7 +168,7 @@ class MetadataWriter(MetadataReader, Protocol):
 
     def append(self, rev: NewRevision, at_us: int) -> Revision:
         """Append one log entry with the next sequence number (gap-free, strictly
-        increasing) and bring the current-state index and the collection's sync_seq
+        increasing) and a timestamp no older than the newest entry's, and bring the current-state index and the collection's sync_seq
         up to date. PUT and CONFLICT entries must name a blob recorded with
         `record_blob` in this or an earlier transaction."""
 
@@ -169,6 +187,10 @@ class MetadataWriter(MetadataReader, Protocol):
     def update_collection(self, collection_id: int, props: CollectionProps) -> Collection: ...
 
     def mark_collection_deleted(self, collection_id: int, seq: int) -> None: ...
+
+    def mark_collection_live(self, collection_id: int) -> Collection:
+        """Undelete a collection row. Raises AlreadyExists if a live collection now
+        holds its path."""
 
     def set_dead_props(
         self, collection_id: int, name: str, set_props: dict[str, bytes], remove: Iterable[str]
