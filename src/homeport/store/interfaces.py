@@ -168,9 +168,10 @@ class MetadataWriter(MetadataReader, Protocol):
 
     def append(self, rev: NewRevision, at_us: int) -> Revision:
         """Append one log entry with the next sequence number (gap-free, strictly
-        increasing) and a timestamp no older than the newest entry's, and bring the current-state index and the collection's sync_seq
-        up to date. PUT and CONFLICT entries must name a blob recorded with
-        `record_blob` in this or an earlier transaction."""
+        increasing) and a timestamp no older than the newest entry's, and bring the
+        current-state index and the collection's sync_seq up to date. PUT and
+        CONFLICT entries must name a blob recorded with `record_blob` in this or an
+        earlier transaction."""
 
     def record_blob(self, content_hash: str, size: int, inline_data: bytes | None) -> None:
         """Note a blob; with `inline_data` the body itself is kept here. Idempotent."""
