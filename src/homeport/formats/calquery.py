@@ -45,9 +45,11 @@ from homeport.formats.icalendar import (
     CalendarObject,
     all_values,
     clone,
+    component_interval,
     duration_value,
     event_interval,
     first,
+    interval_overlaps,
     is_date_only,
     is_recurring_master,
     overlaps,
@@ -246,15 +248,18 @@ def _alarm_triggers(alarm: Component, parent: Component, tz: tzinfo) -> list[dat
         fire = shift(base, value)
     else:
         return []
-    times = [fire]
     interval = duration_value(alarm)
+    if interval is None or interval <= timedelta(0):
+        return [fire]
+    return [shift(fire, interval * k) for k in range(_repeat(alarm) + 1)]
+
+
+def _repeat(alarm: Component) -> int:
+    """REPEAT, bounded so a hostile value cannot make the evaluation loop for long."""
     try:
-        repeat = min(max(int(first(alarm, "REPEAT") or 0), 0), _MAX_ALARM_REPEAT)
+        return min(max(int(first(alarm, "REPEAT") or 0), 0), _MAX_ALARM_REPEAT)
     except (TypeError, ValueError):
-        repeat = 0
-    if interval is not None and interval > timedelta(0):
-        times.extend(shift(fire, interval * k) for k in range(1, repeat + 1))
-    return times
+        return 0
 
 
 def _alarm_reach(master: Component) -> timedelta:
@@ -265,11 +270,7 @@ def _alarm_reach(master: Component) -> timedelta:
         if not isinstance(offset, timedelta):
             continue
         interval = duration_value(alarm) or timedelta(0)
-        try:
-            repeat = min(max(int(first(alarm, "REPEAT") or 0), 0), _MAX_ALARM_REPEAT)
-        except (TypeError, ValueError):
-            repeat = 0
-        reach = max(reach, abs(offset) + abs(interval) * repeat)
+        reach = max(reach, abs(offset) + abs(interval) * _repeat(alarm))
     return reach
 
 
@@ -278,8 +279,8 @@ def _alarm_window(master: Component, timed: list[CompFilter]) -> TimeRange:
     ranges = list(_time_ranges(timed))
     starts = [r.start for r in ranges]
     ends = [r.end for r in ranges]
-    iv = event_interval(master) if master.name == "VEVENT" else None
-    length = iv[1] - iv[0] if iv is not None else timedelta(0)
+    first_lo, first_hi = component_interval(master)
+    length = first_hi - first_lo if first_lo is not None and first_hi is not None else DAY
     margin = _alarm_reach(master) + length + DAY
     lo = None if not starts or None in starts else min(s for s in starts if s is not None)
     hi = None if not ends or None in ends else max(e for e in ends if e is not None)
@@ -339,7 +340,7 @@ def _property_in_range(value: Any, rng: TimeRange, tz: tzinfo) -> bool:
         period = period_bounds(item, tz)
         if period is None and isinstance(item, date):
             period = _day_or_instant(item, tz)
-        if period is not None and _hits(period[0], period[1], rng):
+        if period is not None and interval_overlaps(period[0], period[1], rng.start, rng.end):
             return True
     return False
 
@@ -347,13 +348,6 @@ def _property_in_range(value: Any, rng: TimeRange, tz: tzinfo) -> bool:
 def _day_or_instant(value: date, tz: tzinfo) -> tuple[datetime, datetime]:
     s = to_utc(value, tz)
     return s, shift(s, DAY) if is_date_only(value) else s
-
-
-def _hits(s: datetime, e: datetime, rng: TimeRange) -> bool:
-    """[s, e) meets [start, end); an instant s == e meets it when start <= s < end."""
-    if e > s:
-        return (rng.start is None or rng.start < e) and (rng.end is None or rng.end > s)
-    return (rng.start is None or rng.start <= s) and (rng.end is None or rng.end > s)
 
 
 def _match_param(value: Any, pm: ParamFilter) -> bool:
@@ -466,8 +460,9 @@ def _limit_recurrence_set(obj: CalendarObject, body: bytes, rng: TimeRange, tz: 
     for comp in obj.calendar.subcomponents:
         rid = time_value(comp, "RECURRENCE-ID") if comp.name == obj.component else None
         if rid is not None:
-            slot = _day_or_instant(rid, tz)
-            if not (_hits(*slot, rng) or overlaps(comp, rng.start, rng.end, tz)):
+            slot_start, slot_end = _day_or_instant(rid, tz)
+            in_slot = interval_overlaps(slot_start, slot_end, rng.start, rng.end)
+            if not (in_slot or overlaps(comp, rng.start, rng.end, tz)):
                 dropped = True
                 continue
         kept.append(comp)

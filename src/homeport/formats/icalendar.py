@@ -41,6 +41,9 @@ CALENDAR_COMPONENTS = frozenset({"VEVENT", "VTODO", "VJOURNAL", "VFREEBUSY"})
 #: Upper bound on instances generated for one recurring component in one evaluation,
 #: so a MINUTELY rule over decades cannot exhaust the server.
 MAX_INSTANCES = 10_000
+#: Rule steps (from DTSTART to the start of a query window) beyond which a series is not
+#: expanded: dateutil cannot skip ahead, so every step costs time.
+MAX_SKIPPED_STEPS = 500_000
 MIN_UTC = datetime(1, 1, 1, tzinfo=UTC)
 MAX_UTC = datetime(9999, 12, 31, 23, 59, 59, tzinfo=UTC)
 
@@ -298,7 +301,7 @@ def overlaps(comp: Component, start: Bound, end: Bound, floating_tz: tzinfo = UT
     name = comp.name
     if name == "VEVENT":
         iv = event_interval(comp, floating_tz)
-        return iv is not None and _interval_overlaps(iv[0], iv[1], start, end)
+        return iv is not None and interval_overlaps(iv[0], iv[1], start, end)
     if name == "VTODO":
         return _todo_overlaps(comp, start, end, floating_tz)
     if name == "VJOURNAL":
@@ -307,7 +310,7 @@ def overlaps(comp: Component, start: Bound, end: Bound, floating_tz: tzinfo = UT
             return False
         s = to_utc(value, floating_tz)
         e = shift(s, DAY) if is_date_only(value) else s
-        return _interval_overlaps(s, e, start, end)
+        return interval_overlaps(s, e, start, end)
     if name == "VFREEBUSY":
         s_v, e_v = time_value(comp, "DTSTART"), time_value(comp, "DTEND")
         if s_v is not None and e_v is not None:
@@ -320,7 +323,8 @@ def overlaps(comp: Component, start: Bound, end: Bound, floating_tz: tzinfo = UT
     return False
 
 
-def _interval_overlaps(s: datetime, e: datetime, start: Bound, end: Bound) -> bool:
+def interval_overlaps(s: datetime, e: datetime, start: Bound, end: Bound) -> bool:
+    """[s, e) meets [start, end); an instant (s == e) meets it when start <= s < end."""
     if e > s:
         return (start is None or start < e) and (end is None or end > s)
     return (start is None or start <= s) and (end is None or end > s)
@@ -428,12 +432,8 @@ def recurrence_key(value: date) -> datetime:
 
 def override_keys(comps: list[Component]) -> frozenset[datetime]:
     """The RECURRENCE-IDs that overrides in `comps` replace."""
-    keys = set()
-    for comp in comps:
-        rid = time_value(comp, "RECURRENCE-ID")
-        if rid is not None:
-            keys.add(recurrence_key(rid))
-    return frozenset(keys)
+    rids = (time_value(comp, "RECURRENCE-ID") for comp in comps)
+    return frozenset(recurrence_key(rid) for rid in rids if rid is not None)
 
 
 def recurrence_instances(
@@ -450,21 +450,21 @@ def recurrence_instances(
     component: a copy of the master at one instance with RECURRENCE-ID, without
     RRULE/RDATE/EXDATE, and with the master's own shape kept (DURATION stays DURATION,
     an absent DTEND/DUE stays absent). Instances whose key is in `skip` (overridden)
-    are left out. If recurring-ical-events cannot expand the rule, the master stands
-    for its own first instance rather than failing the query.
+    are left out. If recurring-ical-events cannot expand the rule, or reaching `start`
+    would take more than MAX_SKIPPED_STEPS rule steps (a MINUTELY rule queried a year
+    later, a DAILY one in the year 9000), the master stands for its own first instance
+    rather than failing the query or occupying the server.
     """
-    cal = Calendar()
-    cal.subcomponents.append(master)
     produced = 0
+    if _steps_before(master, start) > MAX_SKIPPED_STEPS:
+        yield clone(master)
+        return
     try:
-        query = recurring_ical_events.of(cal, components=[master.name])
-        for inst in query.after(start.astimezone(floating_tz)):
-            inst_start = time_value(inst, "DTSTART")
-            if inst_start is None:
-                continue
-            if end is not None and to_utc(inst_start, floating_tz) > end:
+        for inst_start, inst in _windowed_instances(master, start, end, floating_tz):
+            if end is not None and inst_start > end:
                 return
-            if recurrence_key(inst_start) in skip:
+            slot = time_value(inst, "RECURRENCE-ID") or time_value(inst, "DTSTART")
+            if slot is not None and recurrence_key(slot) in skip:
                 continue
             produced += 1
             yield _reshape(inst, master)
@@ -472,7 +472,75 @@ def recurrence_instances(
                 return
     except Exception:  # malformed rules: InvalidCalendar, ValueError, OverflowError, ...
         if produced == 0:
-            yield master
+            yield clone(master)
+
+
+_FREQ_SECONDS = {
+    "SECONDLY": 1,
+    "MINUTELY": 60,
+    "HOURLY": 3600,
+    "DAILY": 86400,
+    "WEEKLY": 7 * 86400,
+    "MONTHLY": 28 * 86400,
+    "YEARLY": 365 * 86400,
+}
+
+
+def _steps_before(master: Component, start: datetime) -> float:
+    """Roughly how many steps dateutil must take from DTSTART before reaching `start`."""
+    dtstart = time_value(master, "DTSTART")
+    if dtstart is None:
+        return 0.0
+    gap = (start - to_utc(dtstart)).total_seconds()
+    steps = 0.0
+    for rule in all_values(master, "RRULE"):
+        try:
+            seconds = _FREQ_SECONDS.get(str(rule.get("FREQ", ["DAILY"])[0]).upper(), 1)
+            interval = max(int(rule.get("INTERVAL", [1])[0]), 1)
+        except (TypeError, ValueError, IndexError, AttributeError):
+            seconds, interval = 1, 1
+        steps = max(steps, gap / (seconds * interval))
+    return steps
+
+
+_WINDOW_FLOOR = datetime(2, 1, 1, tzinfo=UTC)
+_WINDOW_CEILING = datetime(9998, 12, 31, tzinfo=UTC)
+
+
+def _windowed_instances(
+    master: Component, start: datetime, end: Bound, tz: tzinfo
+) -> Iterator[tuple[datetime, Component]]:
+    """(start in UTC, instance) in start order, asking recurring-ical-events window by window.
+
+    Its own `after()` shrinks the window whenever it finds something, which costs
+    O(n^2) on long series; here the window grows while it yields few instances and
+    shrinks only when one window yields many.
+    """
+    cal = Calendar()
+    cal.subcomponents.append(master)
+    query = recurring_ical_events.of(cal, components=[master.name])
+    lo = max(start, _WINDOW_FLOOR)
+    stop = _WINDOW_CEILING if end is None else min(end, _WINDOW_CEILING)
+    width = DAY
+    seen: set[datetime] = set()
+    while lo <= stop:
+        hi = min(shift(lo, width), shift(stop, EPSILON))
+        found = []
+        for inst in query.between(lo.astimezone(tz), hi.astimezone(tz)):
+            value = time_value(inst, "DTSTART")
+            if value is None:
+                continue
+            key = recurrence_key(time_value(inst, "RECURRENCE-ID") or value)
+            if key not in seen:
+                seen.add(key)
+                found.append((to_utc(value, tz), inst))
+        found.sort(key=lambda pair: pair[0])
+        yield from found
+        if len(found) < 50:
+            width *= 2
+        elif len(found) > 500 and width > timedelta(minutes=2):
+            width /= 2
+        lo = hi
 
 
 def clone(comp: Component) -> Component:
@@ -550,9 +618,7 @@ def series_interval(master: Component, floating_tz: tzinfo = UTC) -> tuple[Bound
 
 def _object_span(comps: list[Component]) -> tuple[Bound, Bound]:
     """Union of the spans of all components; unknown or failed spans are unbounded."""
-    los: list[datetime] = []
-    his: list[datetime] = []
-    unbounded_lo = unbounded_hi = False
+    spans: list[tuple[Bound, Bound]] = []
     for comp in comps:
         try:
             if is_recurring_master(comp):
@@ -564,17 +630,12 @@ def _object_span(comps: list[Component]) -> tuple[Bound, Bound]:
                 hi = None  # shifts every later instance of the master
         except Exception:  # the span is an optimisation: when unsure, be unbounded
             lo, hi = None, None
-        if lo is None:
-            unbounded_lo = True
-        else:
-            los.append(lo)
-        if hi is None:
-            unbounded_hi = True
-        else:
-            his.append(hi)
+        spans.append((lo, hi))
+    los = [lo for lo, _ in spans if lo is not None]
+    his = [hi for _, hi in spans if hi is not None]
     return (
-        None if unbounded_lo or not los else min(los),
-        None if unbounded_hi or not his else max(his),
+        min(los) if len(los) == len(spans) else None,
+        max(his) if len(his) == len(spans) else None,
     )
 
 
@@ -582,10 +643,12 @@ __all__ = [
     "CALENDAR_COMPONENTS",
     "FLOATING_SLACK",
     "MAX_INSTANCES",
+    "MAX_SKIPPED_STEPS",
     "UTC",
     "CalendarObject",
     "component_interval",
     "event_interval",
+    "interval_overlaps",
     "overlaps",
     "parse_calendar_object",
     "recurrence_instances",

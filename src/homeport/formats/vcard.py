@@ -147,13 +147,14 @@ def _parse_line(line: str) -> VCardProperty:
     if head is None or head.end() >= len(line) or line[head.end()] not in ";:":
         raise _invalid("vCard has a line that is not a property")
     group, name = head.group(1), head.group(2).upper()
+    label = name[:40]  # for messages: a name, never content, and never a long one
     pos = head.end()
     params: list[tuple[str, tuple[str, ...]]] = []
     while line[pos] == ";":
-        pos, param = _parse_param(line, pos + 1, name)
+        pos, param = _parse_param(line, pos + 1, label)
         params.append(param)
         if pos >= len(line):
-            raise _invalid(f"vCard {name} property has no value")
+            raise _invalid(f"vCard {label} property has no value")
     # line[pos] == ":" here
     return VCardProperty(name=name, value=line[pos + 1 :], group=group, params=tuple(params))
 

@@ -277,17 +277,17 @@ DAVX5 = vcard(
 
 # Thunderbird's address book (vCard 4.0), LF line endings.
 THUNDERBIRD = (
-    "BEGIN:VCARD\n"
-    "VERSION:4.0\n"
-    "EMAIL;PREF=1:tb@example.net\n"
-    "FN:Thunder Bird\n"
-    "NICKNAME:TB\n"
-    "ORG:Mozilla;Thunderbird\n"
-    "TEL;TYPE=home;VALUE=TEXT:+1 555 0101\n"
-    "UID:7c2b2c59-8a3f-4e0d-b4f7-3f1a4a6c2d10\n"
-    "X-MOZILLA-HTML:FALSE\n"
-    "END:VCARD\n"
-).encode()
+    b"BEGIN:VCARD\n"
+    b"VERSION:4.0\n"
+    b"EMAIL;PREF=1:tb@example.net\n"
+    b"FN:Thunder Bird\n"
+    b"NICKNAME:TB\n"
+    b"ORG:Mozilla;Thunderbird\n"
+    b"TEL;TYPE=home;VALUE=TEXT:+1 555 0101\n"
+    b"UID:7c2b2c59-8a3f-4e0d-b4f7-3f1a4a6c2d10\n"
+    b"X-MOZILLA-HTML:FALSE\n"
+    b"END:VCARD\n"
+)
 
 # Evolution / older exporters: vCard 3.0, comma TYPE lists, bare 2.1-style params, no UID.
 EVOLUTION = vcard(

@@ -30,8 +30,8 @@ from .samples import (
 )
 
 
-def utc(*args: int) -> datetime:
-    return datetime(*args, tzinfo=UTC)  # type: ignore[misc]
+def utc(year: int, month: int, day: int, hour: int = 0, minute: int = 0, sec: int = 0) -> datetime:
+    return datetime(year, month, day, hour, minute, sec, tzinfo=UTC)
 
 
 def rng(start: tuple[int, ...] | None, end: tuple[int, ...] | None) -> TimeRange:
@@ -51,7 +51,9 @@ def obj(body: bytes) -> CalendarObject:
 
 
 def event(*lines: str, uid: str = "e1@example.com") -> str:
-    return "\n".join(("BEGIN:VEVENT", f"UID:{uid}", "DTSTAMP:20250101T000000Z", *lines, "END:VEVENT"))
+    return "\n".join(
+        ("BEGIN:VEVENT", f"UID:{uid}", "DTSTAMP:20250101T000000Z", *lines, "END:VEVENT")
+    )
 
 
 def todo(*lines: str) -> bytes:
@@ -121,8 +123,12 @@ def test_rfc4791_daily_event_with_overrides_in_eastern_time() -> None:
 
 def test_override_properties_count_only_for_the_override_instance() -> None:
     moved = PropFilter("SUMMARY", text_matches=(TextMatch("moved"),))
-    in_jan = root(CompFilter("VEVENT", time_range=rng((2025, 1, 1), (2025, 2, 1)), prop_filters=(moved,)))
-    in_mar = root(CompFilter("VEVENT", time_range=rng((2025, 3, 1), (2025, 4, 1)), prop_filters=(moved,)))
+    in_jan = root(
+        CompFilter("VEVENT", time_range=rng((2025, 1, 1), (2025, 2, 1)), prop_filters=(moved,))
+    )
+    in_mar = root(
+        CompFilter("VEVENT", time_range=rng((2025, 3, 1), (2025, 4, 1)), prop_filters=(moved,))
+    )
     assert not matches(obj(WEEKLY), in_jan)
     assert matches(obj(WEEKLY), in_mar)
 
@@ -151,11 +157,26 @@ def test_rdate_adds_instances() -> None:
         (("DTSTART;VALUE=DATE:20250110",), (2025, 1, 10, 23), (2025, 1, 11, 1), True),
         (("DTSTART;VALUE=DATE:20250110",), (2025, 1, 11), (2025, 1, 12), False),
         (("DTSTART;VALUE=DATE:20250110",), (2025, 1, 9, 12), (2025, 1, 10), False),
-        (("DTSTART;VALUE=DATE:20250110", "DTEND;VALUE=DATE:20250113"), (2025, 1, 12, 12), (2025, 1, 12, 13), True),
-        (("DTSTART;VALUE=DATE:20250110", "DTEND;VALUE=DATE:20250113"), (2025, 1, 13), (2025, 1, 14), False),
+        (
+            ("DTSTART;VALUE=DATE:20250110", "DTEND;VALUE=DATE:20250113"),
+            (2025, 1, 12, 12),
+            (2025, 1, 12, 13),
+            True,
+        ),
+        (
+            ("DTSTART;VALUE=DATE:20250110", "DTEND;VALUE=DATE:20250113"),
+            (2025, 1, 13),
+            (2025, 1, 14),
+            False,
+        ),
         (("DTSTART:20250110T100000Z",), (2025, 1, 10, 10), (2025, 1, 10, 11), True),
         (("DTSTART:20250110T100000Z",), (2025, 1, 10, 9), (2025, 1, 10, 10), False),
-        (("DTSTART:20250110T100000Z", "DTEND:20250110T100000Z"), (2025, 1, 10, 10), (2025, 1, 10, 10, 0, 1), True),
+        (
+            ("DTSTART:20250110T100000Z", "DTEND:20250110T100000Z"),
+            (2025, 1, 10, 10),
+            (2025, 1, 10, 10, 0, 1),
+            True,
+        ),
         (("DTSTART:20250110T100000Z", "DURATION:PT0S"), (2025, 1, 10, 9), (2025, 1, 10, 10), False),
     ],
 )
@@ -200,23 +221,56 @@ def test_floating_and_all_day_times_follow_the_calendar_timezone() -> None:
         # DTSTART + DURATION: the end is inclusive
         (("DTSTART:20250110T120000Z", "DURATION:PT2H"), (2025, 1, 10, 14), (2025, 1, 10, 15), True),
         (("DTSTART:20250110T120000Z", "DURATION:PT2H"), (2025, 1, 10, 14, 0, 1), None, False),
-        (("DTSTART:20250110T120000Z", "DURATION:PT2H"), (2025, 1, 10, 10), (2025, 1, 10, 12), False),
+        (
+            ("DTSTART:20250110T120000Z", "DURATION:PT2H"),
+            (2025, 1, 10, 10),
+            (2025, 1, 10, 12),
+            False,
+        ),
         # DTSTART + DUE
-        (("DTSTART:20250110T120000Z", "DUE:20250110T140000Z"), (2025, 1, 10, 13), (2025, 1, 10, 13, 30), True),
-        (("DTSTART:20250110T120000Z", "DUE:20250110T140000Z"), (2025, 1, 10, 14), (2025, 1, 10, 15), False),
-        (("DTSTART:20250110T120000Z", "DUE:20250110T140000Z"), (2025, 1, 10, 11), (2025, 1, 10, 12), False),
+        (
+            ("DTSTART:20250110T120000Z", "DUE:20250110T140000Z"),
+            (2025, 1, 10, 13),
+            (2025, 1, 10, 13, 30),
+            True,
+        ),
+        (
+            ("DTSTART:20250110T120000Z", "DUE:20250110T140000Z"),
+            (2025, 1, 10, 14),
+            (2025, 1, 10, 15),
+            False,
+        ),
+        (
+            ("DTSTART:20250110T120000Z", "DUE:20250110T140000Z"),
+            (2025, 1, 10, 11),
+            (2025, 1, 10, 12),
+            False,
+        ),
         # neither: COMPLETED and CREATED decide, else always
         (("COMPLETED:20250105T000000Z",), (2025, 1, 4), (2025, 1, 5), True),
         (("COMPLETED:20250105T000000Z",), (2025, 1, 5, 0, 0, 1), None, False),
         (("CREATED:20250101T000000Z",), (2024, 1, 1), (2025, 1, 1, 0, 0, 1), True),
         (("CREATED:20250101T000000Z",), None, (2025, 1, 1), False),
-        (("CREATED:20250101T000000Z", "COMPLETED:20250105T000000Z"), (2025, 1, 2), (2025, 1, 3), True),
-        (("CREATED:20250101T000000Z", "COMPLETED:20250105T000000Z"), (2025, 1, 6), (2025, 1, 7), False),
+        (
+            ("CREATED:20250101T000000Z", "COMPLETED:20250105T000000Z"),
+            (2025, 1, 2),
+            (2025, 1, 3),
+            True,
+        ),
+        (
+            ("CREATED:20250101T000000Z", "COMPLETED:20250105T000000Z"),
+            (2025, 1, 6),
+            (2025, 1, 7),
+            False,
+        ),
         ((), (1999, 1, 1), (1999, 1, 2), True),
     ],
 )
 def test_todo_time_range_table(
-    lines: tuple[str, ...], start: tuple[int, ...] | None, end: tuple[int, ...] | None, expected: bool
+    lines: tuple[str, ...],
+    start: tuple[int, ...] | None,
+    end: tuple[int, ...] | None,
+    expected: bool,
 ) -> None:
     assert matches(obj(todo(*lines)), in_range("VTODO", start, end)) is expected
 
@@ -313,8 +367,12 @@ def test_prop_filters_on_an_event(prop: PropFilter, expected: bool) -> None:
 
 def test_text_match_sees_unescaped_text_and_categories() -> None:
     body = ics(event("DTSTART:20250101T100000Z", "SUMMARY:Tea\\, cakes", "CATEGORIES:Work,Family"))
-    assert matches(obj(body), event_with(PropFilter("SUMMARY", text_matches=(TextMatch("tea, cakes"),))))
-    assert matches(obj(body), event_with(PropFilter("CATEGORIES", text_matches=(TextMatch("family"),))))
+    assert matches(
+        obj(body), event_with(PropFilter("SUMMARY", text_matches=(TextMatch("tea, cakes"),)))
+    )
+    assert matches(
+        obj(body), event_with(PropFilter("CATEGORIES", text_matches=(TextMatch("family"),)))
+    )
 
 
 def test_comp_filters_by_presence() -> None:
@@ -350,9 +408,14 @@ def test_check_filter() -> None:
 # -- VALARM (9.9: trigger times) -------------------------------------------------------------
 
 
-def alarm_in(start: tuple[int, ...], end: tuple[int, ...], kind: str = "VEVENT", **outer: object) -> CompFilter:
+def alarm_in(
+    start: tuple[int, ...],
+    end: tuple[int, ...],
+    kind: str = "VEVENT",
+    time_range: TimeRange | None = None,
+) -> CompFilter:
     alarm = CompFilter("VALARM", time_range=rng(start, end))
-    return root(CompFilter(kind, comp_filters=(alarm,), **outer))  # type: ignore[arg-type]
+    return root(CompFilter(kind, time_range=time_range, comp_filters=(alarm,)))
 
 
 def test_rfc4791_7_8_5_events_by_alarm_time() -> None:

@@ -15,8 +15,8 @@ from homeport.namespaces import CALDAV
 from .samples import ABCD1, ABCD2, BIRTHDAY, FREEBUSY, JOURNAL, TODO_BARE, TODO_DUE, ics
 
 
-def utc(*args: int) -> datetime:
-    return datetime(*args, tzinfo=UTC)  # type: ignore[misc]
+def utc(year: int, month: int, day: int, hour: int = 0, minute: int = 0, sec: int = 0) -> datetime:
+    return datetime(year, month, day, hour, minute, sec, tzinfo=UTC)
 
 
 def event(*lines: str, uid: str = "e1@example.com") -> str:
@@ -122,10 +122,14 @@ def test_messages_name_the_property_but_never_the_content() -> None:
     ("body", "words"),
     [
         (ics(tz=True), "no VEVENT"),
-        (ics(event("DTSTART:20250101T100000Z"), "BEGIN:VTODO\nUID:e1@example.com\nEND:VTODO"),
-         "more than one type"),
-        (ics(event("DTSTART:20250101T100000Z"), event("DTSTART:20250102T100000Z", uid="other")),
-         "more than one UID"),
+        (
+            ics(event("DTSTART:20250101T100000Z"), "BEGIN:VTODO\nUID:e1@example.com\nEND:VTODO"),
+            "more than one type",
+        ),
+        (
+            ics(event("DTSTART:20250101T100000Z"), event("DTSTART:20250102T100000Z", uid="other")),
+            "more than one UID",
+        ),
         (ics("BEGIN:VEVENT\nDTSTART:20250101T100000Z\nEND:VEVENT"), "no UID"),
         (ics("BEGIN:VEVENT\nUID:\nDTSTART:20250101T100000Z\nEND:VEVENT"), "no UID"),
         (ics(event("DTSTART:20250101T100000Z"), extra="METHOD:REQUEST"), "METHOD"),
@@ -152,16 +156,27 @@ SECOND = timedelta(seconds=1)
 @pytest.mark.parametrize(
     ("lines", "expected"),
     [
-        (("DTSTART:20250101T100000Z", "DTEND:20250101T110000Z"), (utc(2025, 1, 1, 10), utc(2025, 1, 1, 11))),
-        (("DTSTART:20250101T100000Z", "DURATION:PT90M"), (utc(2025, 1, 1, 10), utc(2025, 1, 1, 11, 30))),
+        (
+            ("DTSTART:20250101T100000Z", "DTEND:20250101T110000Z"),
+            (utc(2025, 1, 1, 10), utc(2025, 1, 1, 11)),
+        ),
+        (
+            ("DTSTART:20250101T100000Z", "DURATION:PT90M"),
+            (utc(2025, 1, 1, 10), utc(2025, 1, 1, 11, 30)),
+        ),
         # an instant still needs an interval the index's strict comparisons can find
         (("DTSTART:20250101T100000Z",), (utc(2025, 1, 1, 10), utc(2025, 1, 1, 10) + SECOND)),
         (("DTSTART;VALUE=DATE:20250101",), (utc(2025, 1, 1), utc(2025, 1, 2))),
-        (("DTSTART;VALUE=DATE:20250101", "DTEND;VALUE=DATE:20250104"), (utc(2025, 1, 1), utc(2025, 1, 4))),
+        (
+            ("DTSTART;VALUE=DATE:20250101", "DTEND;VALUE=DATE:20250104"),
+            (utc(2025, 1, 1), utc(2025, 1, 4)),
+        ),
         # floating time is read as UTC for the index
         (("DTSTART:20250101T100000", "DURATION:PT1H"), (utc(2025, 1, 1, 10), utc(2025, 1, 1, 11))),
-        (("DTSTART;TZID=America/New_York:20250101T100000", "DURATION:PT1H"),
-         (utc(2025, 1, 1, 15), utc(2025, 1, 1, 16))),
+        (
+            ("DTSTART;TZID=America/New_York:20250101T100000", "DURATION:PT1H"),
+            (utc(2025, 1, 1, 15), utc(2025, 1, 1, 16)),
+        ),
     ],
 )
 def test_span_of_single_events(lines: tuple[str, ...], expected: tuple[datetime, datetime]) -> None:
@@ -171,16 +186,34 @@ def test_span_of_single_events(lines: tuple[str, ...], expected: tuple[datetime,
 @pytest.mark.parametrize(
     ("lines", "expected"),
     [
-        (("DTSTART:20250106T100000Z", "DURATION:PT1H", "RRULE:FREQ=WEEKLY;COUNT=4"),
-         (utc(2025, 1, 6, 10), utc(2025, 1, 27, 11))),
-        (("DTSTART:20250106T100000Z", "DURATION:PT1H", "RRULE:FREQ=WEEKLY;UNTIL=20250127T100000Z"),
-         (utc(2025, 1, 6, 10), utc(2025, 1, 27, 11))),
-        (("DTSTART:20250106T100000Z", "DURATION:PT1H", "RRULE:FREQ=WEEKLY"),
-         (utc(2025, 1, 6, 10), None)),
-        (("DTSTART:20250106T100000Z", "DURATION:PT1H", "RDATE:20241201T080000Z,20250301T100000Z"),
-         (utc(2024, 12, 1, 8), utc(2025, 3, 1, 11))),
-        (("DTSTART:20250106T100000Z", "RDATE;VALUE=PERIOD:20250110T100000Z/PT5H"),
-         (utc(2025, 1, 6, 10), utc(2025, 1, 10, 15) + SECOND)),
+        (
+            ("DTSTART:20250106T100000Z", "DURATION:PT1H", "RRULE:FREQ=WEEKLY;COUNT=4"),
+            (utc(2025, 1, 6, 10), utc(2025, 1, 27, 11)),
+        ),
+        (
+            (
+                "DTSTART:20250106T100000Z",
+                "DURATION:PT1H",
+                "RRULE:FREQ=WEEKLY;UNTIL=20250127T100000Z",
+            ),
+            (utc(2025, 1, 6, 10), utc(2025, 1, 27, 11)),
+        ),
+        (
+            ("DTSTART:20250106T100000Z", "DURATION:PT1H", "RRULE:FREQ=WEEKLY"),
+            (utc(2025, 1, 6, 10), None),
+        ),
+        (
+            (
+                "DTSTART:20250106T100000Z",
+                "DURATION:PT1H",
+                "RDATE:20241201T080000Z,20250301T100000Z",
+            ),
+            (utc(2024, 12, 1, 8), utc(2025, 3, 1, 11)),
+        ),
+        (
+            ("DTSTART:20250106T100000Z", "RDATE;VALUE=PERIOD:20250110T100000Z/PT5H"),
+            (utc(2025, 1, 6, 10), utc(2025, 1, 10, 15) + SECOND),
+        ),
     ],
 )
 def test_span_covers_every_recurrence(lines: tuple[str, ...], expected: tuple) -> None:
@@ -199,9 +232,7 @@ def test_span_includes_an_override_moved_later() -> None:
 def test_span_of_this_and_future_override_is_open_ended() -> None:
     start, end = span(
         event("DTSTART:20250106T100000Z", "RRULE:FREQ=DAILY;COUNT=3"),
-        event(
-            "RECURRENCE-ID;RANGE=THISANDFUTURE:20250107T100000Z", "DTSTART:20250107T140000Z"
-        ),
+        event("RECURRENCE-ID;RANGE=THISANDFUTURE:20250107T100000Z", "DTSTART:20250107T140000Z"),
     )
     assert start == utc(2025, 1, 6, 10) and end is None
 
@@ -211,8 +242,10 @@ def test_span_of_this_and_future_override_is_open_ended() -> None:
     [
         (("DUE:20250110T120000Z",), (utc(2025, 1, 10, 12) - SECOND, utc(2025, 1, 10, 12) + SECOND)),
         (("DTSTART:20250110T120000Z",), (utc(2025, 1, 10, 12), utc(2025, 1, 10, 12) + SECOND)),
-        (("DTSTART:20250110T120000Z", "DUE:20250111T120000Z"),
-         (utc(2025, 1, 10, 12) - SECOND, utc(2025, 1, 11, 12) + SECOND)),
+        (
+            ("DTSTART:20250110T120000Z", "DUE:20250111T120000Z"),
+            (utc(2025, 1, 10, 12) - SECOND, utc(2025, 1, 11, 12) + SECOND),
+        ),
         (("CREATED:20250101T000000Z",), (utc(2025, 1, 1), None)),
         ((), (None, None)),
     ],
@@ -242,8 +275,10 @@ def test_may_overlap_uses_strict_comparisons_like_the_index() -> None:
 
 def test_parsing_thousands_of_objects_is_fast() -> None:
     bodies = [
-        ics(event(f"DTSTART:2025{m:02d}{d:02d}T100000Z", "DURATION:PT1H", "SUMMARY:Meeting"),
-            tz=True).replace(b"e1@example.com", f"e{m}-{d}".encode())
+        ics(
+            event(f"DTSTART:2025{m:02d}{d:02d}T100000Z", "DURATION:PT1H", "SUMMARY:Meeting"),
+            tz=True,
+        ).replace(b"e1@example.com", f"e{m}-{d}".encode())
         for m in range(1, 13)
         for d in range(1, 29)
     ] * 3
@@ -251,4 +286,5 @@ def test_parsing_thousands_of_objects_is_fast() -> None:
     for body in bodies:
         parse_calendar_object(body)
     per_object = (time.perf_counter() - begin) / len(bodies)
-    assert per_object < 0.005, f"{per_object * 1000:.2f} ms per object"
+    # about 1 ms on a laptop; the bound leaves room for a loaded CI machine
+    assert per_object < 0.02, f"{per_object * 1000:.2f} ms per object"

@@ -76,7 +76,9 @@ def test_accepts_variations(lines: tuple[str, ...]) -> None:
 
 
 def test_quoted_and_listed_parameter_values() -> None:
-    card = parse_vcard(vcard("BEGIN:VCARD", "VERSION:4.0", 'EMAIL;TYPE="home,work":a@b', "END:VCARD"))
+    card = parse_vcard(
+        vcard("BEGIN:VCARD", "VERSION:4.0", 'EMAIL;TYPE="home,work":a@b', "END:VCARD")
+    )
     assert card.get("EMAIL")[0].param("TYPE") == ("home", "work")
     empty = parse_vcard(vcard("BEGIN:VCARD", "VERSION:4.0", "FN:", "UID:   ", "END:VCARD"))
     assert (empty.uid, empty.fn) == (None, None)
@@ -99,11 +101,20 @@ def test_bom_is_tolerated() -> None:
         (vcard("BEGIN:VCARD", "VERSION:4.0", "BEGIN:VCARD", "END:VCARD", "END:VCARD"), "nested"),
         (vcard("BEGIN:VCARD", "FN:a", "END:VCARD"), "no VERSION"),
         (vcard("BEGIN:VCARD", "VERSION:2.1", "FN:a", "END:VCARD"), "3.0 and 4.0"),
-        (vcard("BEGIN:VCARD", "VERSION:3.0", "VERSION:4.0", "FN:a", "END:VCARD"), "more than one VERSION"),
-        (vcard("BEGIN:VCARD", "VERSION:4.0", "this is not a property", "END:VCARD"), "not a property"),
+        (
+            vcard("BEGIN:VCARD", "VERSION:3.0", "VERSION:4.0", "FN:a", "END:VCARD"),
+            "more than one VERSION",
+        ),
+        (
+            vcard("BEGIN:VCARD", "VERSION:4.0", "this is not a property", "END:VCARD"),
+            "not a property",
+        ),
         (vcard("BEGIN:VCARD", "VERSION:4.0", "FN a", "END:VCARD"), "not a property"),
         (vcard("BEGIN:VCARD", "VERSION:4.0", 'EMAIL;TYPE="home:x@y', "END:VCARD"), "unterminated"),
-        (vcard("BEGIN:VCARD", "VERSION:4.0", "EMAIL;;TYPE=home:x@y", "END:VCARD"), "empty parameter"),
+        (
+            vcard("BEGIN:VCARD", "VERSION:4.0", "EMAIL;;TYPE=home:x@y", "END:VCARD"),
+            "empty parameter",
+        ),
         (vcard("BEGIN:VCARD", "VERSION:4.0", "EMAIL;TYPE=home", "END:VCARD"), "no value"),
         (vcard("BEGIN:VCARD", "VERSION:4.0", 'EMAIL;TYPE="a"b:x', "END:VCARD"), "malformed"),
     ],
