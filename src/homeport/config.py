@@ -88,6 +88,86 @@ SETTINGS: tuple[Setting, ...] = (
         4 * 1024 * 1024,
         "Largest accepted XML request body (PROPFIND, REPORT, ...), in bytes.",
     ),
+    Setting(
+        "guards",
+        "mass_delete_percent",
+        int,
+        50,
+        "Mass-deletion alert: one client (user + User-Agent) deleting more than this share "
+        "(%) of a collection within the window raises an alert with the command that "
+        "undoes it. Deletes are never refused. 0 turns this rule off.",
+    ),
+    Setting(
+        "guards",
+        "mass_delete_min_items",
+        int,
+        10,
+        "The share rule applies to collections that held at least this many items.",
+    ),
+    Setting(
+        "guards",
+        "mass_delete_count",
+        int,
+        100,
+        "Mass-deletion alert: one client deleting more than this many items of a "
+        "collection within the window raises an alert, whatever its size. 0 turns this "
+        "rule off.",
+    ),
+    Setting(
+        "guards",
+        "mass_delete_window_seconds",
+        int,
+        600,
+        "The mass-deletion window, in seconds. An alert grows while the same client goes "
+        "on deleting with pauses shorter than this.",
+    ),
+    Setting(
+        "retention",
+        "keep_all_days",
+        int,
+        90,
+        "Every revision is kept until it has been replaced (or deleted) for this many days; "
+        "current items are always kept. 0 keeps every revision forever.",
+    ),
+    Setting(
+        "retention",
+        "daily_days",
+        int,
+        365,
+        "Beyond keep_all_days and up to this age, the state of each item at each midnight "
+        "(UTC) is kept; other revisions lose their body.",
+    ),
+    Setting(
+        "retention",
+        "weekly_days",
+        int,
+        730,
+        "Beyond daily_days and up to this age, the state at each Monday midnight is kept.",
+    ),
+    Setting(
+        "retention",
+        "monthly_days",
+        int,
+        0,
+        "Beyond weekly_days, the state on the first of each month is kept, up to this age "
+        "(0 = forever).",
+    ),
+    Setting(
+        "retention",
+        "trash_days",
+        int,
+        90,
+        "A deleted item's last body is kept at least this many days after the deletion "
+        "(and never less than keep_all_days), so it can be undeleted.",
+    ),
+    Setting(
+        "retention",
+        "prune_interval_hours",
+        int,
+        24,
+        "`homeport serve` applies the retention policy this often (the first run ten "
+        "minutes after start). 0 disables the background task; `homeport prune` still works.",
+    ),
     Setting("log", "level", str, "info", "Log level: debug, info, warning or error."),
 )
 
@@ -192,6 +272,9 @@ def reference_markdown() -> str:
         "",
         "[limits]",
         "max_object_size = 10485760",
+        "",
+        "[retention]",
+        "keep_all_days = 180",
         "```",
         "",
     ]

@@ -74,6 +74,18 @@ class TooLarge(ValidationError):
         self.limit = limit
 
 
+class TooManyRequests(HomeportError):
+    """Too many attempts (e.g. wrong passwords); nothing was tried. Retry after `retry_after` s.
+
+    Raised before any expensive work is done, so a refused attempt costs the server
+    nearly nothing and tells the client nothing about whether its credentials are right.
+    """
+
+    def __init__(self, message: str, retry_after: int) -> None:
+        super().__init__(message)
+        self.retry_after = max(1, int(retry_after))
+
+
 class InvalidSyncToken(HomeportError):
     """A sync token is unknown, malformed, from another collection or from the future."""
 

@@ -31,4 +31,4 @@ def build_services(config: Config) -> Services:
         max_object_size=config.get("limits", "max_object_size"),
         max_file_size=config.get("limits", "max_file_size"),
     )
-    return Services.build(store, limits)
+    return Services.build(store, limits, config)

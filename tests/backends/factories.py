@@ -13,6 +13,7 @@ child process can reopen the same storage (the crash tests use that).
 from __future__ import annotations
 
 import os
+import time
 from abc import ABC, abstractmethod
 from pathlib import Path
 from typing import ClassVar, Self
@@ -71,6 +72,10 @@ class BlobBackend(ABC):
     def truncate(self, content_hash: str) -> None:
         """Damage a published blob behind the interface's back: drop its last byte."""
 
+    @abstractmethod
+    def make_old(self, content_hash: str, seconds: float) -> None:
+        """Make a published blob look published `seconds` ago (for `BlobStore.remove`)."""
+
     def destroy(self) -> None:  # noqa: B027 - optional hook
         """Drop the storage after the test (a folder under `workdir` needs nothing)."""
 
@@ -109,6 +114,12 @@ class LocalFsBackend(BlobBackend):
         h = content_hash
         path = Path(self.location) / "blobs" / h[:2] / h[2:4] / h
         os.truncate(path, path.stat().st_size - 1)
+
+    def make_old(self, content_hash: str, seconds: float) -> None:
+        h = content_hash
+        path = Path(self.location) / "blobs" / h[:2] / h[2:4] / h
+        then = time.time() - seconds
+        os.utime(path, (then, then))
 
 
 # Add `PostgresBackend` / `S3Backend` here; every test in tests/backends/ then runs on them.

@@ -237,3 +237,53 @@ def test_publish_over_a_damaged_copy_leaves_the_good_bytes(
     publish(blob_store, data)
     assert blob_store.size(key) == len(data)
     assert read_all(blob_store, key) == data
+
+
+# -- removal (garbage collection) ----------------------------------------------------
+
+
+def test_remove_deletes_an_old_blob_and_is_idempotent(
+    blob_backend: BlobBackend, blob_store: BlobStore
+) -> None:
+    key = publish(blob_store, b"garbage now")
+    other = publish(blob_store, b"still wanted")
+    blob_backend.make_old(key, 7200)
+    assert blob_store.remove(key, min_age=3600)
+    assert not blob_store.exists(key)
+    assert key not in set(blob_store.keys())
+    with pytest.raises(NotFound):
+        read_all(blob_store, key)
+    assert blob_store.remove(key, min_age=3600), "absent already: gone is gone"
+    assert blob_store.remove(sha(b"never published"))
+    assert read_all(blob_store, other) == b"still wanted", "nothing else is touched"
+
+
+def test_remove_keeps_a_young_blob(blob_backend: BlobBackend, blob_store: BlobStore) -> None:
+    key = publish(blob_store, b"just written")
+    assert not blob_store.remove(key, min_age=3600)
+    assert read_all(blob_store, key) == b"just written"
+    assert blob_store.remove(key, min_age=0)
+    assert not blob_store.exists(key)
+
+
+def test_publishing_equal_content_again_makes_a_blob_young(
+    blob_backend: BlobBackend, blob_store: BlobStore
+) -> None:
+    """A write that publishes content equal to an old, unreferenced blob is about to
+    record it: the collector must leave it alone from then on."""
+    key = publish(blob_store, b"old content")
+    blob_backend.make_old(key, 7200)
+    assert publish(blob_store, b"old content") == key
+    assert not blob_store.remove(key, min_age=3600)
+    assert read_all(blob_store, key) == b"old content"
+
+
+def test_a_removed_blob_can_be_published_again(
+    blob_backend: BlobBackend, blob_store: BlobStore
+) -> None:
+    key = publish(blob_store, b"comes back")
+    assert blob_store.remove(key)
+    assert publish(blob_store, b"comes back") == key
+    assert read_all(blob_store, key) == b"comes back"
+    reopened = blob_backend.open()
+    assert read_all(reopened, key) == b"comes back"

@@ -21,10 +21,12 @@ import pytest
 from homeport.errors import AlreadyExists, NotFound
 from homeport.store.interfaces import MetadataReader, MetadataStore, MetadataWriter
 from homeport.store.model import (
+    AlertRecord,
     Change,
     Collection,
     CollectionKind,
     CollectionProps,
+    DeletionBurst,
     Item,
     NewRevision,
     Op,
@@ -805,3 +807,249 @@ def test_a_commit_survives_sigkill_right_after_it_returns(
     finally:
         store.close()
         ref_store.close()
+
+
+# -- retention: pruned entries and unreferenced blobs -------------------------------
+
+
+def test_count_items_counts_current_items_only(metadata_store: MetadataStore) -> None:
+    with metadata_store.write() as w:
+        cal = mkcol(w, "cal")
+        other = mkcol(w, "other")
+        assert w.count_items(cal.id) == 0
+        for name in ("a", "b", "c"):
+            put(w, cal, name, name.encode())
+        put(w, cal, "a", b"a2")  # an overwrite is still one item
+        delete(w, cal, "b")
+        put(w, cal, "x", b"refused", op=Op.CONFLICT)  # never current
+        put(w, other, "o", b"o")
+    with metadata_store.read() as r:
+        assert r.count_items(cal.id) == 2
+        assert r.count_items(other.id) == 1
+        assert r.count_items(999) == 0
+    with metadata_store.write() as w:
+        rmcol(w, cal)
+    with metadata_store.read() as r:
+        assert r.count_items(cal.id) == 2, "a deleted collection keeps its index"
+
+
+def test_superseded_revisions_say_when_each_stopped_being_current(
+    metadata_store: MetadataStore,
+) -> None:
+    with metadata_store.write() as w:
+        cal = mkcol(w, "cal")
+        v1 = put(w, cal, "a", b"v1")
+        v2 = put(w, cal, "a", b"v2")
+        gone = put(w, cal, "b", b"b")
+        tomb = delete(w, cal, "b")
+        refused = put(w, cal, "a", b"refused", op=Op.CONFLICT)
+        v3 = put(w, cal, "a", b"v3")  # current: never superseded
+        late = tick()
+    with metadata_store.read() as r:
+        got = list(r.superseded_revisions(late))
+        assert [s.seq for s in got] == [v1.seq, v2.seq, gone.seq, refused.seq]
+        by_seq = {s.seq: s for s in got}
+        assert by_seq[v1.seq].end_us == v2.at_us and not by_seq[v1.seq].ended_by_delete
+        assert by_seq[v2.seq].end_us == v3.at_us, "a conflict in between does not end it"
+        assert by_seq[gone.seq].end_us == tomb.at_us and by_seq[gone.seq].ended_by_delete
+        assert by_seq[refused.seq].end_us == refused.at_us
+        assert by_seq[refused.seq].op is Op.CONFLICT
+        assert (by_seq[v1.seq].content_hash, by_seq[v1.seq].size) == (sha(b"v1"), 2)
+        # Only what stopped before the given moment.
+        assert [s.seq for s in r.superseded_revisions(v3.at_us)] == [v1.seq, gone.seq, refused.seq]
+        assert list(r.superseded_revisions(v2.at_us)) == []
+
+
+def test_mark_pruned_marks_only_superseded_bodies(metadata_store: MetadataStore) -> None:
+    with metadata_store.write() as w:
+        cal = mkcol(w, "cal")
+        v1 = put(w, cal, "a", b"v1")
+        v2 = put(w, cal, "a", b"v2")  # current
+        refused = put(w, cal, "a", b"refused", op=Op.CONFLICT)
+        gone = put(w, cal, "b", b"b")
+        tomb = delete(w, cal, "b")
+    with metadata_store.write() as w:
+        marked = w.mark_pruned([v1.seq, v2.seq, refused.seq, tomb.seq, 1, 10_000])
+        assert marked == 2, "v1 and the conflict; never the current v2, a delete or mkcol"
+        assert w.mark_pruned([v1.seq]) == 0, "already pruned"
+    with metadata_store.read() as r:
+        assert [(x.seq, x.pruned) for x in r.item_history(cal.id, "a")] == [
+            (v1.seq, True),
+            (v2.seq, False),
+            (refused.seq, True),
+        ]
+        pruned = r.get_revision(v1.seq)
+        assert pruned is not None and pruned.content_hash == sha(b"v1"), "the hash stays"
+        assert [x.seq for x in r.log() if x.pruned] == [v1.seq, refused.seq]
+        assert r.max_seq() == tomb.seq, "no entry is removed"
+        assert [x.seq for x in r.superseded_revisions(tick())] == [gone.seq]
+        item = r.get_item(cal.id, "a")
+        assert item is not None and item.seq == v2.seq
+    with metadata_store.write() as w:
+        assert w.mark_pruned([gone.seq]) == 1, "the last body of a deleted item can go"
+
+
+def test_a_blob_is_removable_only_when_no_kept_entry_names_it(
+    metadata_store: MetadataStore,
+) -> None:
+    shared, alone, big = b"shared body", b"alone", b"external body"
+    with metadata_store.write() as w:
+        cal = mkcol(w, "cal")
+        a1 = put(w, cal, "a", shared)
+        put(w, cal, "a", b"a now")
+        b1 = put(w, cal, "b", shared)  # current: keeps `shared`
+        c1 = put(w, cal, "c", alone)
+        put(w, cal, "c", b"c now")
+        e1 = put(w, cal, "e", big, inline=False)
+        delete(w, cal, "e")
+        w.record_blob(sha(b"never used"), 10, b"never used")
+    with metadata_store.read() as r:
+        assert r.blob_referrers(sha(shared)) == [a1.seq, b1.seq]
+        assert sorted(r.unreferenced_blobs()) == [(sha(b"never used"), 10, True)]
+    with metadata_store.write() as w:
+        assert not w.remove_blob(sha(alone)), "a kept entry names it"
+        assert w.mark_pruned([a1.seq, c1.seq, e1.seq]) == 3
+    with metadata_store.read() as r:
+        assert r.blob_referrers(sha(shared)) == [b1.seq]
+        assert sorted(r.unreferenced_blobs()) == sorted(
+            [
+                (sha(b"never used"), 10, True),
+                (sha(alone), len(alone), True),
+                (sha(big), len(big), False),
+            ]
+        )
+    with metadata_store.write() as w:
+        assert not w.remove_blob(sha(shared)), "the current b still names it"
+        assert w.remove_blob(sha(alone))
+        assert w.remove_blob(sha(big))
+        assert not w.remove_blob(sha(alone)), "already gone"
+        assert not w.remove_blob(sha(b"no such blob"))
+    with metadata_store.read() as r:
+        assert r.blob_location(sha(alone)) is None and r.get_inline_blob(sha(alone)) is None
+        assert r.blob_location(sha(big)) is None
+        assert r.blob_location(sha(shared)) == "inline"
+        assert r.get_inline_blob(sha(shared)) == shared
+
+
+def test_a_removed_blob_comes_back_when_recorded_again(metadata_store: MetadataStore) -> None:
+    with metadata_store.write() as w:
+        cal = mkcol(w, "cal")
+        old = put(w, cal, "a", b"old")
+        put(w, cal, "a", b"new")
+        w.mark_pruned([old.seq])
+        assert w.remove_blob(sha(b"old"))
+    with metadata_store.write() as w:
+        put(w, cal, "a", b"old")  # the same content, sent again
+    with metadata_store.read() as r:
+        assert r.get_inline_blob(sha(b"old")) == b"old"
+        assert r.blob_referrers(sha(b"old")) == [old.seq + 2]
+
+
+# -- alerts ------------------------------------------------------------------------
+
+
+def alert_record(coll: Collection, **changes: Any) -> AlertRecord:
+    base = AlertRecord(
+        id=0,
+        kind="mass_deletion",
+        created_us=tick(),
+        updated_us=tick(),
+        owner=coll.owner,
+        collection_id=coll.id,
+        collection_path=coll.path,
+        user=coll.owner,
+        client="PhoneReset/1.0",
+        deleted=60,
+        collection_size=100,
+        first_seq=5,
+        last_seq=64,
+        rollback_command=f"homeport rollback --data DIR --user {coll.owner} --to @4",
+    )
+    return replace(base, **changes)
+
+
+def test_deletion_bursts_are_kept_per_collection_user_and_client(
+    metadata_store: MetadataStore,
+) -> None:
+    with metadata_store.write() as w:
+        cal = mkcol(w, "cal")
+        assert w.get_deletion_burst(cal.id, OWNER, "phone") is None
+        burst = DeletionBurst(cal.id, OWNER, "phone", 100, 7, 1, 20, 100, 7)
+        w.save_deletion_burst(burst)
+        w.save_deletion_burst(replace(burst, client="laptop", count=3))
+    with metadata_store.write() as w:
+        grown = replace(
+            burst, count=2, last_us=200, last_seq=9, prev_first_seq=3, prev_count=4,
+            prev_size_before=25, alert_id=11,
+        )  # fmt: skip
+        w.save_deletion_burst(grown)
+    with metadata_store.read() as r:
+        assert r.get_deletion_burst(cal.id, OWNER, "phone") == grown
+        laptop = r.get_deletion_burst(cal.id, OWNER, "laptop")
+        assert laptop is not None and laptop.count == 3
+        assert r.get_deletion_burst(cal.id, "bob", "phone") is None
+
+
+def test_alerts_are_added_listed_extended_and_acknowledged(
+    metadata_store: MetadataStore,
+) -> None:
+    with metadata_store.write() as w:
+        add_user(w)
+        add_user(w, "bob")
+        cal = mkcol(w, "cal")
+        bobs = mkcol(w, "cal", owner="bob")
+        first = w.add_alert(alert_record(cal, id=12345))
+        second = w.add_alert(alert_record(bobs))
+        third = w.add_alert(alert_record(cal, client="vdirsyncer"))
+    assert first.id < second.id < third.id, "ids are assigned, increasing"
+    assert first == alert_record(cal, id=first.id, created_us=first.created_us,
+                                 updated_us=first.updated_us)  # fmt: skip
+    with metadata_store.read() as r:
+        assert [a.id for a in r.list_alerts()] == [third.id, second.id, first.id]
+        assert [a.id for a in r.list_alerts(OWNER)] == [third.id, first.id]
+        assert r.list_alerts("nobody") == []
+        assert r.get_alert(second.id) == second
+        assert r.get_alert(99_999) is None
+    with metadata_store.write() as w:
+        w.extend_alert(first.id, 80, 90, 5_000)
+        assert w.acknowledge_alert(third.id, "root", 6_000)
+        assert not w.acknowledge_alert(third.id, "alice", 7_000), "already acknowledged"
+        with pytest.raises(NotFound):
+            w.extend_alert(99_999, 1, 1, 1)
+        with pytest.raises(NotFound):
+            w.acknowledge_alert(99_999, "root", 1)
+    with metadata_store.read() as r:
+        grown = r.get_alert(first.id)
+        assert grown is not None
+        assert (grown.deleted, grown.last_seq, grown.updated_us) == (80, 90, 5_000)
+        assert (grown.first_seq, grown.created_us) == (first.first_seq, first.created_us)
+        seen = r.get_alert(third.id)
+        assert seen is not None and (seen.acknowledged_us, seen.acknowledged_by) == (6_000, "root")
+        assert [a.id for a in r.list_alerts(OWNER)] == [first.id]
+        assert [a.id for a in r.list_alerts(OWNER, include_acknowledged=True)] == [
+            third.id,
+            first.id,
+        ]
+
+
+def test_alerts_and_pruning_marks_survive_reopen(metadata_backend: MetadataBackend) -> None:
+    store = metadata_backend.open()
+    with store.write() as w:
+        cal = mkcol(w, "cal")
+        old = put(w, cal, "a", b"old")
+        put(w, cal, "a", b"new")
+        w.mark_pruned([old.seq])
+        alert = w.add_alert(alert_record(cal))
+        burst = DeletionBurst(cal.id, OWNER, "c", 1, 2, 3, 4, 5, 6, alert_id=alert.id)
+        w.save_deletion_burst(burst)
+    store.close()
+    store = metadata_backend.open()
+    try:
+        with store.read() as r:
+            rev = r.get_revision(old.seq)
+            assert rev is not None and rev.pruned
+            assert r.get_alert(alert.id) == alert
+            burst = r.get_deletion_burst(cal.id, OWNER, "c")
+            assert burst is not None and burst.alert_id == alert.id
+    finally:
+        store.close()

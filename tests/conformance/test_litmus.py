@@ -4,19 +4,21 @@ from __future__ import annotations
 
 import re
 import subprocess
+from pathlib import Path
 
 from tests.conftest import PASSWORD, Server, require_tool
 
 SUITES = ("basic", "copymove", "props", "http")
 
 
-def test_litmus_passes_every_test(server: Server) -> None:
+def test_litmus_passes_every_test(server: Server, tmp_path: Path) -> None:
     litmus = require_tool("litmus")
     proc = subprocess.run(
         [litmus, "-k", f"{server.url}/dav/alice/", "alice", PASSWORD],
         capture_output=True,
         text=True,
         timeout=300,
+        cwd=tmp_path,  # litmus writes debug.log and child.log into its working directory
         env={"TESTS": " ".join(SUITES), "PATH": "/usr/bin:/bin"},
     )
     out = proc.stdout + proc.stderr

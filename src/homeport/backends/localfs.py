@@ -48,9 +48,15 @@ class LocalStagedBlob:
     def publish(self) -> None:
         final = self._store.path_for(self._hash)
         if final.exists() and self._store.verify(self._hash):
-            # Same key, same (verified) bytes: keep the published copy untouched.
-            self.discard()
-            return
+            # Same key, same (verified) bytes: keep the published copy, but make it young
+            # again, so that garbage collection leaves it to the write about to record it.
+            try:
+                os.utime(final)
+            except FileNotFoundError:
+                pass  # collected just now: the staged copy takes its place below
+            else:
+                self.discard()
+                return
         # Absent, or a damaged copy: the good bytes in hand take its place atomically.
         final.parent.mkdir(parents=True, exist_ok=True)
         os.replace(self._tmp, final)
@@ -148,6 +154,19 @@ class LocalBlobStore:
             return self.path_for(content_hash).stat().st_size
         except FileNotFoundError as exc:
             raise NotFound(f"blob {content_hash} is missing") from exc
+
+    def remove(self, content_hash: str, min_age: float = 0.0) -> bool:
+        path = self.path_for(content_hash)
+        try:
+            age = time.time() - path.stat().st_mtime
+        except FileNotFoundError:
+            return True
+        if age < min_age:
+            return False
+        path.unlink(missing_ok=True)
+        # No directory fsync: a removal lost in a crash leaves an orphan file, which the
+        # next garbage collection removes again.
+        return True
 
     def keys(self) -> Iterator[str]:
         for path in self.blobs.glob("*/*/*"):

@@ -16,18 +16,22 @@ from typing import Any
 
 from homeport.errors import AlreadyExists, InsufficientStorage, IntegrityError, NotFound
 from homeport.store.model import (
+    AlertRecord,
     Change,
     Collection,
     CollectionKind,
     CollectionProps,
+    DeletionBurst,
     Item,
     NewRevision,
     Op,
     Revision,
+    SupersededRevision,
     User,
 )
 
-SCHEMA_VERSION = 1
+SCHEMA_VERSION = 2
+"""1: the first release. 2: `log.pruned` (retention), `alerts`, `deletion_bursts`."""
 
 SCHEMA = """
 CREATE TABLE IF NOT EXISTS meta (key TEXT PRIMARY KEY, value TEXT NOT NULL);
@@ -67,7 +71,8 @@ CREATE TABLE IF NOT EXISTS log (
     uid TEXT,
     component TEXT,
     start_us INTEGER,
-    end_us INTEGER
+    end_us INTEGER,
+    pruned INTEGER NOT NULL DEFAULT 0
 );
 CREATE INDEX IF NOT EXISTS log_by_item ON log(collection_id, name, seq);
 CREATE INDEX IF NOT EXISTS log_by_time ON log(at_us);
@@ -101,7 +106,49 @@ CREATE TABLE IF NOT EXISTS dead_props (
     value BLOB NOT NULL,
     PRIMARY KEY (collection_id, name, prop)
 ) WITHOUT ROWID;
+CREATE TABLE IF NOT EXISTS deletion_bursts (
+    collection_id INTEGER NOT NULL,
+    user TEXT NOT NULL,
+    client TEXT NOT NULL,
+    start_us INTEGER NOT NULL,
+    first_seq INTEGER NOT NULL,
+    count INTEGER NOT NULL,
+    size_before INTEGER NOT NULL,
+    last_us INTEGER NOT NULL,
+    last_seq INTEGER NOT NULL,
+    prev_first_seq INTEGER,
+    prev_count INTEGER NOT NULL DEFAULT 0,
+    prev_size_before INTEGER NOT NULL DEFAULT 0,
+    alert_id INTEGER,
+    PRIMARY KEY (collection_id, user, client)
+) WITHOUT ROWID;
+CREATE TABLE IF NOT EXISTS alerts (
+    id INTEGER PRIMARY KEY AUTOINCREMENT,
+    kind TEXT NOT NULL,
+    created_us INTEGER NOT NULL,
+    updated_us INTEGER NOT NULL,
+    owner TEXT NOT NULL,
+    collection_id INTEGER NOT NULL,
+    collection_path TEXT NOT NULL,
+    user TEXT NOT NULL,
+    client TEXT NOT NULL,
+    deleted INTEGER NOT NULL,
+    collection_size INTEGER NOT NULL,
+    first_seq INTEGER NOT NULL,
+    last_seq INTEGER NOT NULL,
+    rollback_command TEXT NOT NULL,
+    acknowledged_us INTEGER,
+    acknowledged_by TEXT
+);
+CREATE INDEX IF NOT EXISTS alerts_by_owner ON alerts(owner, id);
 """
+
+# Run after the tables exist, once a version-1 log has gained its `pruned` column.
+SCHEMA_V2_INDEXES = (
+    # Which kept revisions name a blob: garbage collection asks this once per blob.
+    "CREATE INDEX IF NOT EXISTS log_by_hash ON log(content_hash, pruned) "
+    "WHERE content_hash IS NOT NULL",
+)
 
 _ITEM_COLS = (
     "collection_id, name, seq, content_hash, size, content_type, uid, modified_us, component"
@@ -109,6 +156,16 @@ _ITEM_COLS = (
 _LOG_COLS = (
     "seq, at_us, user, client, op, collection_id, name, content_hash, size, content_type, "
     "uid, component, start_us, end_us"
+)
+_LOG_SELECT = _LOG_COLS + ", pruned"
+_BURST_COLS = (
+    "collection_id, user, client, start_us, first_seq, count, size_before, last_us, last_seq, "
+    "prev_first_seq, prev_count, prev_size_before, alert_id"
+)
+_ALERT_COLS = (
+    "id, kind, created_us, updated_us, owner, collection_id, collection_path, user, client, "
+    "deleted, collection_size, first_seq, last_seq, rollback_command, acknowledged_us, "
+    "acknowledged_by"
 )
 _COLL_COLS = (
     "id, owner, path, kind, created_seq, sync_seq, displayname, description, color, "
@@ -146,6 +203,7 @@ def _revision(row: tuple[Any, ...]) -> Revision:
         component=row[11],
         start_us=row[12],
         end_us=row[13],
+        pruned=bool(row[14]),
     )
 
 
@@ -164,6 +222,14 @@ def _collection(row: tuple[Any, ...]) -> Collection:
         components=tuple(c for c in (row[10] or "").split(",") if c),
         deleted_seq=row[11],
     )
+
+
+def _burst(row: tuple[Any, ...]) -> DeletionBurst:
+    return DeletionBurst(*row)
+
+
+def _alert(row: tuple[Any, ...]) -> AlertRecord:
+    return AlertRecord(*row)
 
 
 def _translate(exc: sqlite3.Error) -> Exception:
@@ -269,7 +335,7 @@ class SqliteReader:
         return int(row[0] or 0)
 
     def log(self, after_seq: int = 0, limit: int | None = None) -> list[Revision]:
-        sql = f"SELECT {_LOG_COLS} FROM log WHERE seq > ? ORDER BY seq"
+        sql = f"SELECT {_LOG_SELECT} FROM log WHERE seq > ? ORDER BY seq"
         args: list[Any] = [after_seq]
         if limit is not None:
             sql += " LIMIT ?"
@@ -278,13 +344,13 @@ class SqliteReader:
 
     def item_history(self, collection_id: int, name: str) -> list[Revision]:
         rows = self.conn.execute(
-            f"SELECT {_LOG_COLS} FROM log WHERE collection_id = ? AND name = ? ORDER BY seq",
+            f"SELECT {_LOG_SELECT} FROM log WHERE collection_id = ? AND name = ? ORDER BY seq",
             (collection_id, name),
         )
         return [_revision(r) for r in rows]
 
     def get_revision(self, seq: int) -> Revision | None:
-        row = self._one(f"SELECT {_LOG_COLS} FROM log WHERE seq = ?", seq)
+        row = self._one(f"SELECT {_LOG_SELECT} FROM log WHERE seq = ?", seq)
         return _revision(row) if row else None
 
     def seq_at(self, at_us: int) -> int:
@@ -293,7 +359,7 @@ class SqliteReader:
 
     def state_at(self, collection_id: int, seq: int) -> list[Revision]:
         rows = self.conn.execute(
-            f"SELECT {_LOG_COLS} FROM log WHERE seq IN ("
+            f"SELECT {_LOG_SELECT} FROM log WHERE seq IN ("
             "SELECT MAX(seq) FROM log WHERE collection_id = ? AND seq <= ? "
             "AND op IN ('put', 'delete') GROUP BY name) ORDER BY name",
             (collection_id, seq),
@@ -302,7 +368,7 @@ class SqliteReader:
 
     def collection_events(self, collection_id: int) -> list[Revision]:
         rows = self.conn.execute(
-            f"SELECT {_LOG_COLS} FROM log WHERE collection_id = ? AND name = '' "
+            f"SELECT {_LOG_SELECT} FROM log WHERE collection_id = ? AND name = '' "
             "AND op IN ('mkcol', 'rmcol') ORDER BY seq",
             (collection_id,),
         )
@@ -318,7 +384,7 @@ class SqliteReader:
 
     def trash(self, collection_id: int) -> list[Revision]:
         rows = self.conn.execute(
-            f"SELECT {', '.join('l.' + c.strip() for c in _LOG_COLS.split(','))} "
+            f"SELECT {', '.join('l.' + c.strip() for c in _LOG_SELECT.split(','))} "
             "FROM items i JOIN log l ON l.seq = i.seq "
             "WHERE i.collection_id = ? AND i.deleted = 1 ORDER BY i.seq DESC",
             (collection_id,),
@@ -360,6 +426,77 @@ class SqliteReader:
             owner,
         )
         return int(row[0])
+
+    def count_items(self, collection_id: int) -> int:
+        row = self._one(
+            "SELECT COUNT(*) FROM items WHERE collection_id = ? AND deleted = 0", collection_id
+        )
+        return int(row[0])
+
+    def superseded_revisions(self, before_us: int) -> Iterator[SupersededRevision]:
+        rows = self.conn.execute(
+            "SELECT l.seq, l.at_us, l.op, l.collection_id, l.name, l.content_hash, l.size, "
+            "n.at_us, n.op FROM log l LEFT JOIN log n ON n.seq = ("
+            "  SELECT m.seq FROM log m WHERE m.collection_id = l.collection_id "
+            "  AND m.name = l.name AND m.seq > l.seq AND m.op IN ('put', 'delete') "
+            "  ORDER BY m.seq LIMIT 1) "
+            "WHERE l.at_us < ? AND l.op IN ('put', 'conflict') AND l.pruned = 0 "
+            "AND l.content_hash IS NOT NULL ORDER BY l.at_us, l.seq",
+            (before_us,),
+        )
+        for row in rows:
+            op = Op(row[2])
+            if op is Op.CONFLICT:
+                end_us, by_delete = row[1], False
+            elif row[7] is None or row[7] >= before_us:
+                continue  # still current, or superseded too recently
+            else:
+                end_us, by_delete = row[7], row[8] == Op.DELETE.value
+            yield SupersededRevision(
+                row[0], row[1], op, row[3], row[4], row[5], row[6], end_us, by_delete
+            )
+
+    def blob_referrers(self, content_hash: str) -> list[int]:
+        rows = self.conn.execute(
+            "SELECT seq FROM log WHERE content_hash = ? AND pruned = 0 ORDER BY seq",
+            (content_hash,),
+        )
+        return [r[0] for r in rows]
+
+    def unreferenced_blobs(self) -> Iterator[tuple[str, int, bool]]:
+        for row in self.conn.execute(
+            "SELECT b.hash, b.size, b.data IS NOT NULL FROM blobs b WHERE NOT EXISTS ("
+            "SELECT 1 FROM log l WHERE l.content_hash = b.hash AND l.pruned = 0)"
+        ):
+            yield row[0], row[1], bool(row[2])
+
+    def get_deletion_burst(
+        self, collection_id: int, user: str, client: str
+    ) -> DeletionBurst | None:
+        row = self._one(
+            f"SELECT {_BURST_COLS} FROM deletion_bursts "
+            "WHERE collection_id = ? AND user = ? AND client = ?",
+            collection_id,
+            user,
+            client,
+        )
+        return _burst(row) if row else None
+
+    def get_alert(self, alert_id: int) -> AlertRecord | None:
+        row = self._one(f"SELECT {_ALERT_COLS} FROM alerts WHERE id = ?", alert_id)
+        return _alert(row) if row else None
+
+    def list_alerts(
+        self, owner: str | None = None, include_acknowledged: bool = False
+    ) -> list[AlertRecord]:
+        sql = f"SELECT {_ALERT_COLS} FROM alerts WHERE 1 = 1"
+        args: list[Any] = []
+        if owner is not None:
+            sql += " AND owner = ?"
+            args.append(owner)
+        if not include_acknowledged:
+            sql += " AND acknowledged_us IS NULL"
+        return [_alert(r) for r in self.conn.execute(sql + " ORDER BY id DESC", args)]
 
 
 class SqliteWriter(SqliteReader):
@@ -579,6 +716,91 @@ class SqliteWriter(SqliteReader):
             (dst_id, dst_name, src_id, src_name),
         )
 
+    def mark_pruned(self, seqs: Iterable[int]) -> int:
+        marked = 0
+        for seq in seqs:
+            cur = self.conn.execute(
+                "UPDATE log SET pruned = 1 WHERE seq = ? AND pruned = 0 "
+                "AND op IN ('put', 'conflict') AND NOT EXISTS ("
+                "SELECT 1 FROM items i WHERE i.collection_id = log.collection_id "
+                "AND i.name = log.name AND i.seq = log.seq)",
+                (seq,),
+            )
+            marked += cur.rowcount
+        return marked
+
+    def remove_blob(self, content_hash: str) -> bool:
+        if self._one(
+            "SELECT 1 FROM log WHERE content_hash = ? AND pruned = 0 LIMIT 1", content_hash
+        ):
+            return False
+        cur = self.conn.execute("DELETE FROM blobs WHERE hash = ?", (content_hash,))
+        return cur.rowcount > 0
+
+    def save_deletion_burst(self, burst: DeletionBurst) -> None:
+        self.conn.execute(
+            f"INSERT OR REPLACE INTO deletion_bursts ({_BURST_COLS}) "
+            "VALUES (?,?,?,?,?,?,?,?,?,?,?,?,?)",
+            (
+                burst.collection_id,
+                burst.user,
+                burst.client,
+                burst.start_us,
+                burst.first_seq,
+                burst.count,
+                burst.size_before,
+                burst.last_us,
+                burst.last_seq,
+                burst.prev_first_seq,
+                burst.prev_count,
+                burst.prev_size_before,
+                burst.alert_id,
+            ),
+        )
+
+    def add_alert(self, alert: AlertRecord) -> AlertRecord:
+        cur = self.conn.execute(
+            f"INSERT INTO alerts ({_ALERT_COLS}) VALUES (NULL,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?)",
+            (
+                alert.kind,
+                alert.created_us,
+                alert.updated_us,
+                alert.owner,
+                alert.collection_id,
+                alert.collection_path,
+                alert.user,
+                alert.client,
+                alert.deleted,
+                alert.collection_size,
+                alert.first_seq,
+                alert.last_seq,
+                alert.rollback_command,
+                alert.acknowledged_us,
+                alert.acknowledged_by,
+            ),
+        )
+        stored = self.get_alert(int(cur.lastrowid or 0))
+        assert stored is not None
+        return stored
+
+    def extend_alert(self, alert_id: int, deleted: int, last_seq: int, updated_us: int) -> None:
+        cur = self.conn.execute(
+            "UPDATE alerts SET deleted = ?, last_seq = ?, updated_us = ? WHERE id = ?",
+            (deleted, last_seq, updated_us, alert_id),
+        )
+        if cur.rowcount == 0:
+            raise NotFound(f"no alert {alert_id}")
+
+    def acknowledge_alert(self, alert_id: int, by: str, at_us: int) -> bool:
+        if self.get_alert(alert_id) is None:
+            raise NotFound(f"no alert {alert_id}")
+        cur = self.conn.execute(
+            "UPDATE alerts SET acknowledged_us = ?, acknowledged_by = ? "
+            "WHERE id = ? AND acknowledged_us IS NULL",
+            (at_us, by, alert_id),
+        )
+        return cur.rowcount > 0
+
 
 class SqliteMetadataStore:
     """`MetadataStore` on one SQLite file."""
@@ -597,8 +819,34 @@ class SqliteMetadataStore:
                 "INSERT OR IGNORE INTO meta (key, value) VALUES ('schema_version', ?)",
                 (str(SCHEMA_VERSION),),
             )
+            self._migrate(conn)
         except sqlite3.DatabaseError as exc:
             raise _translate(exc) from exc
+
+    @staticmethod
+    def _migrate(conn: sqlite3.Connection) -> None:
+        """Bring an older database up to `SCHEMA_VERSION`, atomically; a no-op when current.
+
+        Another process (a CLI command beside the server) may open the file at the same
+        time: the write lock makes one of them do it and the other find it done.
+        """
+        conn.execute("BEGIN IMMEDIATE")
+        try:
+            columns = {row[1] for row in conn.execute("PRAGMA table_info(log)")}
+            if "pruned" not in columns:
+                conn.execute("ALTER TABLE log ADD COLUMN pruned INTEGER NOT NULL DEFAULT 0")
+            for statement in SCHEMA_V2_INDEXES:
+                conn.execute(statement)
+            conn.execute(
+                "UPDATE meta SET value = ? "
+                "WHERE key = 'schema_version' AND CAST(value AS INTEGER) < ?",
+                (str(SCHEMA_VERSION), SCHEMA_VERSION),
+            )
+            conn.execute("COMMIT")
+        except BaseException:
+            if conn.in_transaction:
+                conn.execute("ROLLBACK")
+            raise
 
     def _connect(self) -> sqlite3.Connection:
         conn: sqlite3.Connection | None = getattr(self._local, "conn", None)

@@ -7,7 +7,17 @@ import sys
 import click
 
 from homeport import __version__
-from homeport.cli import check, config_cmd, serve, user
+from homeport.cli import (
+    check,
+    config_cmd,
+    history,
+    prune,
+    rollback,
+    serve,
+    status,
+    trash,
+    user,
+)
 from homeport.cli.common import run_guarded
 
 
@@ -21,6 +31,12 @@ cli.add_command(serve.serve)
 cli.add_command(user.user)
 cli.add_command(check.check)
 cli.add_command(config_cmd.config)
+cli.add_command(history.history)
+cli.add_command(trash.trash)
+cli.add_command(trash.undelete)
+cli.add_command(rollback.rollback)
+cli.add_command(status.status)
+cli.add_command(prune.prune)
 
 
 def main() -> None:

@@ -21,6 +21,7 @@ def serve(cfg: Config) -> None:
     import uvicorn
 
     from homeport.server.app import create_app
+    from homeport.services.retention import RetentionTask
     from homeport.wiring import build_services
 
     level = str(cfg.get("log", "level")).upper()
@@ -31,7 +32,20 @@ def serve(cfg: Config) -> None:
     cert, key = cfg.get("server", "cert"), cfg.get("server", "key")
     if bool(cert) != bool(key):
         raise ConfigError("--cert and --key go together")
+    interval_hours = int(cfg.get("retention", "prune_interval_hours"))
+    if interval_hours < 0:
+        raise ConfigError("retention.prune_interval_hours must not be negative")
     services = build_services(cfg)
+    try:
+        services.configure(cfg)  # [guards] and [retention]
+    except ConfigError:
+        services.close()
+        raise
+    retention_task = (
+        RetentionTask(services.retention, interval_hours * 3600.0).start()
+        if interval_hours
+        else None
+    )
     if services.accounts.count() == 0:
         click.echo(
             "No users yet. Create the first one (in another terminal) with:\n"
@@ -57,4 +71,6 @@ def serve(cfg: Config) -> None:
             h11_max_incomplete_event_size=64 * 1024,
         )
     finally:
+        if retention_task is not None:
+            retention_task.stop()
         services.close()

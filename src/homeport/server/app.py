@@ -2,7 +2,8 @@
 
 Request handling in one picture:
 
-    ASGI request ─► decode + check path ─► /.well-known? redirect (no auth)
+    ASGI request ─► /api/… ? the JSON history API (homeport.server.api)
+                 ─► decode + check path ─► /.well-known? redirect (no auth)
                  ─► authenticate (worker thread: argon2, cached)
                  ─► read XML body (bounded) or stream PUT body
                  ─► Handlers.dispatch in a worker thread ─► Response
@@ -26,6 +27,7 @@ from homeport.config import Config
 from homeport.dav import webdav
 from homeport.errors import HomeportError, InvalidRequest, TooLarge
 from homeport.namespaces import DAV
+from homeport.server.api import Api, is_api_path
 from homeport.server.auth import Authenticator
 from homeport.server.errors import error_response
 from homeport.server.handlers import DAV_HEADER, DavRequest, Handlers
@@ -55,6 +57,7 @@ class HomeportApp:
         self.max_object = int(config.get("limits", "max_object_size"))
         # Worker threads: argon2 and SQLite block; keep enough for many slow clients.
         self.limiter = anyio.CapacityLimiter(32)
+        self.api = Api(services, self.auth, self.limiter)
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] == "lifespan":
@@ -85,6 +88,8 @@ class HomeportApp:
     async def _handle(self, request: Request) -> Response:
         raw_path = request.scope.get("raw_path") or request.scope["path"].encode()
         raw = raw_path.decode("latin-1").split("?", 1)[0]
+        if is_api_path(raw):
+            return await self.api.handle(request, raw)
         path = webdav.unquote_path(raw or "/")
         method = request.method.upper()
         if path.rstrip("/") in WELL_KNOWN:

@@ -20,6 +20,7 @@ from homeport.errors import (
     NotFound,
     PreconditionFailed,
     TooLarge,
+    TooManyRequests,
     UidConflict,
     ValidationError,
 )
@@ -30,6 +31,7 @@ log = logging.getLogger("homeport.server")
 # Most specific first: the first matching class decides.
 STATUS_TABLE: tuple[tuple[type[HomeportError], int], ...] = (
     (AuthenticationFailed, 401),
+    (TooManyRequests, 429),
     (ForeignDestination, 502),
     (InvalidRequest, 400),
     (NotFound, 404),
@@ -55,12 +57,21 @@ def status_for(exc: HomeportError) -> int:
     return 400
 
 
-def error_response(exc: HomeportError, href_prefix: str = "") -> Response:
-    """The response for a domain error: a DAV:error body where a precondition exists."""
-    status = status_for(exc)
+def error_headers(exc: HomeportError) -> dict[str, str]:
+    """The headers a refusal must carry whatever its body: the Basic challenge on a 401,
+    how long to wait on a 429 (RFC 9110 10.2.3, RFC 6585 4)."""
     headers: dict[str, str] = {}
     if isinstance(exc, AuthenticationFailed):
         headers["WWW-Authenticate"] = REALM
+    if isinstance(exc, TooManyRequests):
+        headers["Retry-After"] = str(exc.retry_after)
+    return headers
+
+
+def error_response(exc: HomeportError, href_prefix: str = "") -> Response:
+    """The response for a domain error: a DAV:error body where a precondition exists."""
+    status = status_for(exc)
+    headers = error_headers(exc)
     if isinstance(exc, IntegrityError):
         log.error("integrity error: %s", exc.message)
     if isinstance(exc, ValidationError):

@@ -2,12 +2,14 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 from homeport.services.accounts import Accounts, Actor
 from homeport.services.collections import Collections
+from homeport.services.guards import Alert, Guards, MassDeletionPolicy, Metrics, SettingSource
 from homeport.services.history import History
 from homeport.services.items import Items, Limits, Preconditions
+from homeport.services.retention import Retention, RetentionPolicy
 from homeport.store.core import Store
 
 
@@ -20,10 +22,35 @@ class Services:
     collections: Collections
     items: Items
     history: History
+    guards: Guards = field(init=False)
+    retention: Retention = field(init=False)
+    metrics: Metrics = field(default_factory=Metrics)
+
+    def __post_init__(self) -> None:
+        self.guards = Guards(self.store, metrics=self.metrics)
+        self.retention = Retention(self.store, metrics=self.metrics)
+        self.items.metrics = self.metrics
 
     @classmethod
-    def build(cls, store: Store, limits: Limits | None = None) -> Services:
-        return cls(store, Accounts(store), Collections(store), Items(store, limits), History(store))
+    def build(
+        cls,
+        store: Store,
+        limits: Limits | None = None,
+        settings: SettingSource | None = None,
+    ) -> Services:
+        """Assemble the services; with `settings` (a `Config`), apply its `[guards]` and
+        `[retention]` sections."""
+        services = cls(
+            store, Accounts(store), Collections(store), Items(store, limits), History(store)
+        )
+        if settings is not None:
+            services.configure(settings)
+        return services
+
+    def configure(self, settings: SettingSource) -> None:
+        """Apply the `[guards]` and `[retention]` settings (ConfigError if invalid)."""
+        self.guards.policy = MassDeletionPolicy.from_config(settings)
+        self.retention.policy = RetentionPolicy.from_config(settings)
 
     def close(self) -> None:
         self.store.close()
@@ -32,10 +59,16 @@ class Services:
 __all__ = [
     "Accounts",
     "Actor",
+    "Alert",
     "Collections",
+    "Guards",
     "History",
     "Items",
     "Limits",
+    "MassDeletionPolicy",
+    "Metrics",
     "Preconditions",
+    "Retention",
+    "RetentionPolicy",
     "Services",
 ]

@@ -13,7 +13,7 @@ from dataclasses import dataclass, field
 from datetime import datetime
 
 from homeport.errors import Conflict, InvalidRequest, NotFound
-from homeport.formats.changes import describe_change
+from homeport.formats.changes import describe_change, properties
 from homeport.services.accounts import Actor
 from homeport.services.collections import authorize
 from homeport.services.moments import format_moment, parse_moment
@@ -40,6 +40,29 @@ class RevisionInfo:
 
 
 @dataclass(frozen=True)
+class TrashEntry:
+    """A deleted item: its tombstone, and the last revision that had a body."""
+
+    collection: Collection
+    deletion: Revision
+    last: Revision | None
+    label: str | None  # FN or SUMMARY of the last body, to recognise it by
+
+    @property
+    def name(self) -> str:
+        return self.deletion.name
+
+
+@dataclass(frozen=True)
+class DeletedCollection:
+    """A deleted collection, who deleted it, and how many items it held then."""
+
+    collection: Collection
+    deletion: Revision | None
+    items: int
+
+
+@dataclass(frozen=True)
 class PlannedChange:
     collection: Collection
     name: str
@@ -51,7 +74,7 @@ class PlannedChange:
     def description(self) -> str:
         if self.action == "restore":
             return "bring back" if self.current_seq is None else "revert"
-        return "delete (created since)"
+        return "delete"
 
 
 @dataclass(frozen=True)
@@ -152,8 +175,12 @@ class History:
             return None
         try:
             return self.store.read_body(rev.content_hash, r)
-        except Exception:  # noqa: BLE001 - a damaged body must not hide the history
+        except Exception:  # a damaged body must not hide the history
             return None
+
+    def revision(self, actor: Actor, coll: Collection, name: str, seq: int) -> Revision:
+        """Revision `seq` of one item; NotFound if `seq` is not a revision of that item."""
+        return self._revision_of(actor, coll, name, seq)
 
     def revision_body(self, actor: Actor, coll: Collection, name: str, seq: int) -> bytes:
         rev = self._revision_of(actor, coll, name, seq)
@@ -175,10 +202,60 @@ class History:
         with self.store.read() as r:
             return r.trash(coll.id)
 
+    def trash_entries(
+        self, actor: Actor, owner: str, coll: Collection | None = None
+    ) -> list[TrashEntry]:
+        """Deleted items of one collection, or of every live collection of `owner`,
+        newest deletion first, each with what it was (its last body's FN or SUMMARY)."""
+        authorize(actor, owner)
+        if coll is not None and coll.owner != owner:
+            raise NotFound(f"{owner} has no collection {coll.path!r}")
+        with self.store.read() as r:
+            if r.get_user(owner) is None:
+                raise NotFound(f"no user {owner!r}")
+            colls = [coll] if coll is not None else r.list_collections(owner)
+            out: list[TrashEntry] = []
+            for c in colls:
+                for tomb in r.trash(c.id):
+                    revs = r.item_history(c.id, tomb.name)
+                    last = next((rv for rv in reversed(revs) if rv.op is Op.PUT), None)
+                    body = self._body_or_none(r, last) if last is not None else None
+                    out.append(TrashEntry(c, tomb, last, _label(body)))
+        out.sort(key=lambda e: e.deletion.seq, reverse=True)
+        return out
+
     def deleted_collections(self, actor: Actor, owner: str) -> list[Collection]:
         authorize(actor, owner)
         with self.store.read() as r:
             return r.deleted_collections(owner)
+
+    def deleted_collection(self, actor: Actor, owner: str, path: str) -> Collection:
+        """The most recently deleted collection at `path` (Conflict if only a live one is)."""
+        authorize(actor, owner)
+        with self.store.read() as r:
+            if r.get_user(owner) is None:
+                raise NotFound(f"no user {owner!r}")
+            coll = next((c for c in r.deleted_collections(owner) if c.path == path), None)
+            live = r.get_collection(owner, path)
+        if coll is None:
+            if live is not None:
+                raise Conflict(f"{path!r} is not deleted")
+            raise NotFound(f"{owner} has no collection {path!r}")
+        return coll
+
+    def collection_trash(self, actor: Actor, owner: str) -> list[DeletedCollection]:
+        """Deleted collections of `owner`, newest deletion first, with who deleted them."""
+        authorize(actor, owner)
+        with self.store.read() as r:
+            if r.get_user(owner) is None:
+                raise NotFound(f"no user {owner!r}")
+            out: list[DeletedCollection] = []
+            for c in r.deleted_collections(owner):
+                tomb = next(
+                    (e for e in reversed(r.collection_events(c.id)) if e.op is Op.RMCOL), None
+                )
+                out.append(DeletedCollection(c, tomb, len(r.list_items(c.id))))
+        return out
 
     # -- putting back ------------------------------------------------------------
 
@@ -238,6 +315,11 @@ class History:
         parent = coll.parent_path
         if parent and w.get_collection(coll.owner, parent) is None:
             raise Conflict(f"its parent folder {parent!r} is deleted: undelete that first")
+        if w.get_collection(coll.owner, coll.path) is not None:
+            raise Conflict(
+                f"another collection now uses the path {coll.path!r}: "
+                "move or delete it first, then undelete this one"
+            )
         w.mark_collection_live(coll.id)
         self.store.append(w, NewRevision(actor.user, actor.client, Op.MKCOL, coll.id, ""))
 
@@ -267,7 +349,7 @@ class History:
     def resolve_moment(self, r: MetadataReader, text: str) -> tuple[int, str]:
         """(log position, canonical moment) for a moment or an exact `@SEQ` position."""
         if text.startswith("@"):
-            if not text[1:].isdigit():
+            if not (text[1:].isascii() and text[1:].isdigit()):
                 raise InvalidRequest(f"{text!r}: a log position is @ followed by a number")
             seq = int(text[1:])
             if seq > r.max_seq():
@@ -307,20 +389,25 @@ class History:
         if user is None:
             raise NotFound(f"no user {owner!r}")
         seq, canonical = self.resolve_moment(r, moment)
-        if not moment.startswith("@"):
+        if moment.startswith("@"):
+            # A log position names the moment of its entry; @0 is before everything.
+            at_seq = r.get_revision(seq) if seq else None
+            when = at_seq.at_us if at_seq is not None else -1
+        else:
             when = datetime_to_us(parse_moment(moment))
-            if when < user.created_us:
-                created = format_moment(us_to_datetime(user.created_us))
-                raise InvalidRequest(
-                    f"{canonical} is before the account {owner!r} existed (created {created})"
-                )
+        if when < user.created_us:
+            created = format_moment(us_to_datetime(user.created_us))
+            raise InvalidRequest(
+                f"{canonical} is before the account {owner!r} existed (created {created})"
+            )
         plan = RollbackPlan(owner, seq, canonical)
         if collection is not None:
             fresh = r.get_collection_by_id(collection.id)
             if fresh is None or fresh.owner != owner:
                 raise NotFound("no such collection")
-            if not self._existed(r, fresh, seq):
+            if not any(e.seq <= seq for e in r.collection_events(fresh.id)):
                 raise InvalidRequest(f"{canonical} is before the collection {fresh.path!r} existed")
+            # Deleted at that moment but live now: the plan deletes it again.
             targets = [fresh]
         else:
             targets = r.list_collections(owner) + r.deleted_collections(owner)
@@ -399,3 +486,15 @@ class History:
         if after == before:
             return RollbackResult(plan, None, None)
         return RollbackResult(plan, before + 1, after)
+
+
+def _label(body: bytes | None) -> str | None:
+    """What a person recognises an item by: a contact's FN, an event's SUMMARY."""
+    if body is None:
+        return None
+    props = properties(body)
+    for key in ("FN", "SUMMARY"):
+        values = props.get(key)
+        if values and values[0].strip():
+            return values[0].strip()
+    return None

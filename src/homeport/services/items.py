@@ -2,11 +2,13 @@
 
 from __future__ import annotations
 
+import logging
 from collections.abc import Iterable, Iterator
 from dataclasses import dataclass
 
 from homeport.errors import (
     Conflict,
+    HomeportError,
     InvalidSyncToken,
     NotFound,
     PreconditionFailed,
@@ -21,6 +23,7 @@ from homeport.formats.vcard import parse_vcard
 from homeport.namespaces import CALDAV, CARDDAV
 from homeport.services.accounts import Actor
 from homeport.services.collections import authorize, validate_segment
+from homeport.services.guards import Metrics
 from homeport.store.core import Body, Store
 from homeport.store.interfaces import MetadataReader, MetadataWriter
 from homeport.store.model import (
@@ -30,8 +33,11 @@ from homeport.store.model import (
     Item,
     NewRevision,
     Op,
+    Revision,
     datetime_to_us,
 )
+
+log = logging.getLogger("homeport.items")
 
 SYNC_TOKEN_PREFIX = "urn:homeport:sync:"
 
@@ -95,9 +101,12 @@ def _namespace(coll: Collection) -> str:
 
 
 class Items:
-    def __init__(self, store: Store, limits: Limits | None = None) -> None:
+    def __init__(
+        self, store: Store, limits: Limits | None = None, metrics: Metrics | None = None
+    ) -> None:
         self.store = store
         self.limits = limits or Limits()
+        self.metrics = metrics or Metrics()
 
     # -- reading -----------------------------------------------------------------
 
@@ -270,7 +279,12 @@ class Items:
         content_type: str,
         pre: Preconditions | None = None,
     ) -> tuple[Item, bool]:
-        """Store a new current body for `name`. Returns (item, created)."""
+        """Store a new current body for `name`. Returns (item, created).
+
+        A body refused by its If-Match / If-None-Match precondition is still kept, as a
+        conflict revision of `name` (never current, listed by history, restorable):
+        PreconditionFailed is raised all the same.
+        """
         authorize(actor, coll.owner)
         validate_segment(name)
         pre = pre or Preconditions()
@@ -291,7 +305,77 @@ class Items:
             data = bytes(buf)
             parsed = self._parse(coll, data)
             body = self.store.stage_bytes(data)
-        return self._commit_put(actor, coll, name, body, content_type, parsed, pre)
+        try:
+            return self._commit_put(actor, coll, name, body, content_type, parsed, pre)
+        except PreconditionFailed:
+            self._keep_conflict(actor, coll, name, body, content_type, parsed)
+            raise
+
+    def _keep_conflict(
+        self,
+        actor: Actor,
+        coll: Collection,
+        name: str,
+        body: Body,
+        content_type: str,
+        parsed: Parsed,
+    ) -> Revision | None:
+        """Keep a body its precondition refused, in a commit of its own (the refused
+        write's transaction was rolled back). Never raises: the client gets its 412
+        whether or not this worked. Nothing is kept when nothing would be lost: the
+        body is the current one, or the newest revision is already this conflict."""
+
+        def tx(w: MetadataWriter) -> Revision | None:
+            live = w.get_collection_by_id(coll.id)
+            if live is None or live.deleted_seq is not None:
+                return None
+            current = w.get_item(coll.id, name)
+            if current is not None and current.content_hash == body.content_hash:
+                return None
+            history = w.item_history(coll.id, name)
+            newest = history[-1] if history else None
+            if newest and newest.op is Op.CONFLICT and newest.content_hash == body.content_hash:
+                return None
+            self.store.record_body(w, body)
+            return self.store.append(
+                w,
+                NewRevision(
+                    actor.user,
+                    actor.client,
+                    Op.CONFLICT,
+                    coll.id,
+                    name,
+                    body.content_hash,
+                    body.size,
+                    content_type,
+                    parsed.uid,
+                    parsed.component,
+                    parsed.start_us,
+                    parsed.end_us,
+                ),
+            )
+
+        try:
+            rev = self.store.commit(tx)
+        except HomeportError as exc:
+            log.warning(
+                "conflict_not_kept collection=%d name=%r reason=%s",
+                coll.id,
+                name,
+                type(exc).__name__,
+            )
+            return None
+        if rev is not None:
+            self.metrics.inc("conflicts_kept_total")
+            log.info(
+                "conflict_kept collection=%d name=%r seq=%d user=%s client=%r",
+                coll.id,
+                name,
+                rev.seq,
+                actor.user,
+                actor.client,
+            )
+        return rev
 
     def _commit_put(
         self,

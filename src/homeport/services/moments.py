@@ -23,7 +23,13 @@ _RELATIVE = re.compile(
 
 def parse_moment(text: str, now: datetime | None = None) -> datetime:
     """A timezone-aware UTC datetime for `text`; InvalidRequest with a hint otherwise."""
-    now = now or datetime.now(UTC)
+    try:
+        return _parse(text, now or datetime.now(UTC))
+    except (OverflowError, ValueError) as exc:  # "99999999999 weeks ago", year 0001 at +05:00
+        raise InvalidRequest(f"the time {text!r} is out of range") from exc
+
+
+def _parse(text: str, now: datetime) -> datetime:
     value = text.strip()
     lowered = value.lower()
     if lowered == "now":

@@ -37,6 +37,7 @@ def check_store(store: Store, verify_contents: bool = True) -> CheckReport:
 
     with store.read() as r:
         newest: dict[tuple[int, str], tuple[int, bool, str | None]] = {}
+        pruned_puts: set[int] = set()
         referenced: set[str] = set()
         collections: set[int] = set()
         expected = 1
@@ -63,8 +64,17 @@ def check_store(store: Store, verify_contents: bool = True) -> CheckReport:
                 if rev.op in (Op.PUT, Op.CONFLICT):
                     if not rev.content_hash:
                         report.problems.append(f"log entry {rev.seq} has no content hash")
+                    elif rev.pruned:
+                        # The retention policy dropped this body: nothing to verify,
+                        # unless it is an item's current state (checked below).
+                        pruned_puts.add(rev.seq)
                     else:
                         referenced.add(rev.content_hash)
+                elif rev.pruned:
+                    report.problems.append(
+                        f"log entry {rev.seq} ({rev.op.value}) is marked pruned, "
+                        "but only bodies can be pruned"
+                    )
             after = batch[-1].seq
 
         for cid in sorted(collections):
@@ -83,6 +93,12 @@ def check_store(store: Store, verify_contents: bool = True) -> CheckReport:
                     f"current-state index disagrees with the log for item {key[1]!r} in "
                     f"collection {key[0]}: log says {_describe(state)}, index says "
                     f"{_describe(got)}"
+                )
+        for key, (seq, deleted, _) in newest.items():
+            if not deleted and seq in pruned_puts:
+                report.problems.append(
+                    f"item {key[1]!r} in collection {key[0]} is current at sequence {seq}, "
+                    "but that revision is marked pruned: its body may be gone"
                 )
         for key in index.keys() - newest.keys():
             report.problems.append(

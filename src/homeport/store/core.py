@@ -8,6 +8,9 @@ It orders every write the same way (docs/storage.md, "Write ordering"):
 2. the metadata change runs inside one transaction of the committer thread, which
    batches concurrent writers into one commit (group commit: one fsync for many);
 3. the caller gets its result only after that commit returned, i.e. is durable.
+
+It is also the only place that removes data: garbage collection of blobs that no kept
+revision names (`forget_blobs`, then `remove_blob_files`), in that order.
 """
 
 from __future__ import annotations
@@ -16,7 +19,7 @@ import hashlib
 import logging
 import queue
 import threading
-from collections.abc import Callable, Iterable, Iterator
+from collections.abc import Callable, Iterable, Iterator, Sequence
 from concurrent.futures import Future
 from contextlib import AbstractContextManager
 from dataclasses import dataclass
@@ -24,7 +27,7 @@ from typing import TypeVar
 
 from homeport.errors import HomeportError, IntegrityError, NotFound, TooLarge
 from homeport.store.interfaces import BlobStore, MetadataReader, MetadataStore, MetadataWriter
-from homeport.store.model import NewRevision, Revision, now_us
+from homeport.store.model import NewRevision, Op, Revision, now_us
 
 log = logging.getLogger("homeport.store")
 
@@ -34,6 +37,9 @@ INLINE_MAX = 64 * 1024
 """Bodies up to this size live inside the metadata store, committed with it."""
 
 MAX_BATCH = 512
+
+ChangeObserver = Callable[[MetadataWriter, Sequence[Revision]], None]
+"""Called once per committed job, inside its transaction, with the entries it appended."""
 
 
 @dataclass(frozen=True)
@@ -54,11 +60,13 @@ class _BatchAborted(Exception):
 
 
 class _Job:
-    __slots__ = ("fn", "future")
+    __slots__ = ("after", "appended", "fn", "future")
 
     def __init__(self, fn: Callable[[MetadataWriter], object]) -> None:
         self.fn = fn
         self.future: Future[object] = Future()
+        self.appended: list[Revision] = []
+        self.after: list[Callable[[], None]] = []
 
 
 class Store:
@@ -83,6 +91,8 @@ class Store:
             log.error("could not read the newest log entry: the database may be damaged")
         self._closed = False
         self._close_lock = threading.Lock()
+        self._observers: dict[str, ChangeObserver] = {}
+        self._running = threading.local()  # the committer thread's current job
         self.commits = 0
         self.committed_jobs = 0
         self._thread = threading.Thread(
@@ -101,8 +111,12 @@ class Store:
         if reader is None:
             with self.read() as r:
                 data = r.get_inline_blob(content_hash)
+                if data is None:
+                    self._require_recorded(r, content_hash)
         else:
             data = reader.get_inline_blob(content_hash)
+            if data is None:
+                self._require_recorded(reader, content_hash)
         if data is None:
             try:
                 data = b"".join(self.blobs.open(content_hash))
@@ -112,10 +126,25 @@ class Store:
             raise IntegrityError(f"stored body {content_hash[:12]} does not match its hash")
         return data
 
+    @staticmethod
+    def _require_recorded(r: MetadataReader, content_hash: str) -> None:
+        """NotFound for a body the metadata no longer records (removed by retention).
+
+        A body that is recorded but missing is damage instead (IntegrityError, from the
+        caller): the two must not be confused.
+        """
+        if r.blob_location(content_hash) is None:
+            raise NotFound(
+                f"the body {content_hash[:12]} is no longer stored "
+                "(the retention policy removed it)"
+            )
+
     def stream_body(self, content_hash: str, chunk_size: int = 65536) -> Iterator[bytes]:
         """The body as chunks; inline bodies come in one piece."""
         with self.read() as r:
             data = r.get_inline_blob(content_hash)
+            if data is None:
+                self._require_recorded(r, content_hash)
         if data is not None:
             if hashlib.sha256(data).hexdigest() != content_hash:
                 raise IntegrityError(f"stored body {content_hash[:12]} does not match its hash")
@@ -199,16 +228,116 @@ class Store:
                 f"the body is larger than the limit of {max_size} bytes", "DAV:", max_size
             )
 
-    @staticmethod
-    def record_body(w: MetadataWriter, body: Body) -> None:
-        """Inside a commit: make the metadata know the body (inline bytes go in here)."""
+    def record_body(self, w: MetadataWriter, body: Body) -> None:
+        """Inside a commit: make the metadata know the body (inline bytes go in here).
+
+        An external body is checked to be still there: garbage collection may have
+        removed equal, unreferenced content between its publish and this commit (a
+        narrow race the blob backend's age check makes rare); the write then fails
+        instead of naming a missing blob.
+        """
+        if body.data is None and not self.blobs.exists(body.content_hash):
+            raise IntegrityError(
+                f"the body {body.content_hash[:12]} was removed while it was being stored; "
+                "send it again"
+            )
         w.record_blob(body.content_hash, body.size, body.data)
 
     def append(self, w: MetadataWriter, rev: NewRevision) -> Revision:
-        """Inside a commit: append to the log with a never-decreasing timestamp."""
+        """Inside a commit: append to the log with a never-decreasing timestamp.
+
+        A put or conflict must name a blob the metadata records (`record_body` in this
+        transaction, or the body of a kept revision): restoring a revision whose body the
+        retention policy removed raises NotFound, and the whole job is undone.
+        """
+        if rev.op in (Op.PUT, Op.CONFLICT):
+            if rev.content_hash is None:
+                raise IntegrityError(f"a {rev.op.value} entry needs a body")
+            self._require_recorded(w, rev.content_hash)
         at = max(now_us(), self._last_at)
         self._last_at = at
-        return w.append(rev, at)
+        appended = w.append(rev, at)
+        job: _Job | None = getattr(self._running, "job", None)
+        if job is not None:
+            job.appended.append(appended)
+        return appended
+
+    # -- watching changes --------------------------------------------------------
+
+    def observe(self, observer: ChangeObserver, key: str | None = None) -> None:
+        """Call `observer(w, revisions)` for every job that appended log entries.
+
+        It runs on the committer thread inside the job's transaction (in a savepoint of
+        its own) after the job's function returned, so what it writes commits or rolls
+        back with the job. It must be cheap. If it raises, its own writes are undone and
+        the error is logged: an observer never makes a write fail. An observer given
+        with the `key` of an earlier one replaces it.
+        """
+        self._observers[key or f"anonymous-{id(observer)}"] = observer
+
+    def after_commit(self, callback: Callable[[], None]) -> None:
+        """From inside a job: run `callback` once that job is durably committed (never if
+        it fails). Outside a job it runs at once. For in-memory effects such as metrics."""
+        job: _Job | None = getattr(self._running, "job", None)
+        if job is None:
+            callback()
+        else:
+            job.after.append(callback)
+
+    def _notify(self, w: MetadataWriter, job: _Job) -> None:
+        if not job.appended:
+            return
+        for observer in list(self._observers.values()):
+            try:
+                with w.savepoint():
+                    observer(w, tuple(job.appended))
+            except Exception:
+                log.exception("change observer failed; the write goes on without it")
+
+    # -- garbage collection ------------------------------------------------------
+
+    def forget_blobs(self, blobs: Sequence[tuple[str, int, bool]]) -> list[tuple[str, int, bool]]:
+        """One commit: forget each (hash, size, inline) blob that no kept revision names.
+
+        Inline bodies go with their row. For an external blob this only drops the
+        metadata row; call `remove_blob_files` with it next. Returns what was forgotten
+        (a blob a kept revision names again by now is left alone).
+        """
+
+        def tx(w: MetadataWriter) -> list[tuple[str, int, bool]]:
+            return [b for b in blobs if w.remove_blob(b[0])]
+
+        return self.commit(tx)
+
+    def remove_blob_files(self, hashes: Sequence[str], min_age: float) -> list[str]:
+        """Delete the external blobs among `hashes` that the metadata does not record.
+
+        It runs as a commit job, so no write that records a blob runs meanwhile; files
+        published less than `min_age` seconds ago stay (a write may be about to record
+        them). Returns the hashes whose file is gone.
+        """
+
+        def tx(w: MetadataWriter) -> list[str]:
+            gone = []
+            for content_hash in hashes:
+                if w.blob_location(content_hash) is None and self.blobs.remove(
+                    content_hash, min_age
+                ):
+                    gone.append(content_hash)
+            return gone
+
+        return self.commit(tx)
+
+    def orphan_blobs(self) -> list[str]:
+        """Blob-store keys the metadata does not record (left by failed writes or an
+        interrupted collection), in no particular order."""
+        out: list[str] = []
+        with self.read() as r:
+            keys = self.blobs.keys()
+            for key in keys:
+                if r.blob_location(key) is None:
+                    out.append(key)
+        return out
 
     # -- committing --------------------------------------------------------------
 
@@ -275,21 +404,34 @@ class Store:
             if error is not None:
                 job.future.set_exception(error)
             else:
+                for callback in job.after:
+                    try:
+                        callback()
+                    except Exception:
+                        log.exception("after-commit callback failed")
                 job.future.set_result(result)
 
     def _run_batch(self, batch: list[_Job]) -> list[tuple[_Job, object, BaseException | None]]:
         results: list[tuple[_Job, object, BaseException | None]] = []
         with self.meta.write() as w:
             for job in batch:
+                job.appended.clear()
+                job.after.clear()
+                self._running.job = job
                 try:
                     with w.savepoint():
-                        results.append((job, job.fn(w), None))
+                        result = job.fn(w)
+                        self._notify(w, job)
+                    results.append((job, result, None))
                 except HomeportError as exc:
+                    job.after.clear()
                     results.append((job, None, exc))
                 except Exception as exc:
                     if len(batch) > 1:
                         raise _BatchAborted() from exc
                     raise
+                finally:
+                    self._running.job = None
         return results
 
     def close(self) -> None:

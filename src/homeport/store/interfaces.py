@@ -16,13 +16,16 @@ from contextlib import AbstractContextManager
 from typing import Protocol
 
 from homeport.store.model import (
+    AlertRecord,
     Change,
     Collection,
     CollectionKind,
     CollectionProps,
+    DeletionBurst,
     Item,
     NewRevision,
     Revision,
+    SupersededRevision,
     User,
 )
 
@@ -40,7 +43,8 @@ class StagedBlob(Protocol):
         """Make the blob durable and readable under its hash. Idempotent for equal content.
 
         When this returns, the bytes survive a crash or power loss (file and directory
-        fsync for a folder; a completed, verified upload for object storage).
+        fsync for a folder; a completed, verified upload for object storage). Publishing
+        content that is already there makes it young again for `BlobStore.remove`.
         """
 
     def discard(self) -> None:
@@ -51,8 +55,8 @@ class BlobStore(Protocol):
     """Content-addressed storage for large bodies.
 
     Keys are lowercase hex SHA-256 of the content. Blobs are immutable: a key, once
-    published, always returns the same bytes, and is only removed by garbage
-    collection of blobs that no kept revision names (not in this interface yet).
+    published, always returns the same bytes, and is only removed (`remove`) by the
+    garbage collection of blobs that no kept revision names.
     """
 
     def stage(self, chunks: Iterable[bytes]) -> StagedBlob:
@@ -69,6 +73,17 @@ class BlobStore(Protocol):
 
     def keys(self) -> Iterator[str]:
         """Every published key, in no particular order (used by `check`)."""
+
+    def remove(self, content_hash: str, min_age: float = 0.0) -> bool:
+        """Delete a published blob unless it was published less than `min_age` seconds ago.
+
+        Returns True when the blob is gone (removed now, or absent already), False when it
+        was kept because it is younger than `min_age`; publishing equal content again
+        counts as a new publish. Only the storage core's garbage collector calls this,
+        after the metadata stopped recording the blob. The age check is what keeps a
+        body that a concurrent write has just published (and is about to record) from
+        being removed under it.
+        """
 
 
 class MetadataReader(Protocol):
@@ -152,6 +167,48 @@ class MetadataReader(Protocol):
     def usage_bytes(self, owner: str) -> int:
         """Bytes of current items in the owner's live collections."""
 
+    def count_items(self, collection_id: int) -> int:
+        """How many current (non-deleted) items the collection holds in the index.
+
+        A deleted collection keeps its index, so this is the number of items an undelete
+        brings back. Cost proportional to the collection's size at worst: callers use it
+        once per burst of changes, not once per change.
+        """
+
+    # -- retention ---------------------------------------------------------------
+
+    def superseded_revisions(self, before_us: int) -> Iterator[SupersededRevision]:
+        """Every kept (not pruned) put and conflict entry that stopped being its item's
+        state before `before_us`, by sequence.
+
+        A put stops when the same item's next put or delete is written (at that entry's
+        time; `ended_by_delete` says which); a current put never appears. A conflict
+        stops at its own time. Cost proportional to the entries older than `before_us`.
+        """
+
+    def blob_referrers(self, content_hash: str) -> list[int]:
+        """The sequence numbers of the kept (not pruned) put and conflict entries naming
+        this blob, ascending. An index lookup, not a scan."""
+
+    def unreferenced_blobs(self) -> Iterator[tuple[str, int, bool]]:
+        """Every recorded blob that no kept put or conflict entry names, as
+        (hash, size, inline): what garbage collection may remove."""
+
+    # -- alerts ------------------------------------------------------------------
+
+    def get_deletion_burst(
+        self, collection_id: int, user: str, client: str
+    ) -> DeletionBurst | None:
+        """The running deletion count of one client in one collection, if any."""
+
+    def get_alert(self, alert_id: int) -> AlertRecord | None: ...
+
+    def list_alerts(
+        self, owner: str | None = None, include_acknowledged: bool = False
+    ) -> list[AlertRecord]:
+        """Alerts, newest first (by creation); with `owner`, only alerts about that
+        user's collections; acknowledged ones only when asked for."""
+
 
 class MetadataWriter(MetadataReader, Protocol):
     """One atomic transaction. Leaving the `write()` context without error commits
@@ -199,6 +256,42 @@ class MetadataWriter(MetadataReader, Protocol):
 
     def copy_dead_props(self, src_id: int, src_name: str, dst_id: int, dst_name: str) -> None:
         """Replace the destination's dead properties with the source's."""
+
+    # -- retention ---------------------------------------------------------------
+
+    def mark_pruned(self, seqs: Iterable[int]) -> int:
+        """Mark put/conflict log entries as pruned: their body is no longer kept.
+
+        This is the only change ever made to an existing log entry: the row stays (the
+        log stays gap-free, sync tokens stay valid), `content_hash` stays as a record
+        of what the body was, and `Revision.pruned` becomes True. Entries that are
+        their item's current revision, already pruned, missing, or neither put nor
+        conflict are left alone. Returns how many entries were marked.
+        """
+
+    def remove_blob(self, content_hash: str) -> bool:
+        """Forget a recorded blob (inline: its bytes go with the row) that no kept put or
+        conflict entry names.
+
+        Returns False, changing nothing, when a kept entry still names it or no row
+        exists. An external blob's bytes are the blob backend's: the storage core removes
+        them after this commits.
+        """
+
+    # -- alerts ------------------------------------------------------------------
+
+    def save_deletion_burst(self, burst: DeletionBurst) -> None:
+        """Insert or replace the running count of (collection, user, client)."""
+
+    def add_alert(self, alert: AlertRecord) -> AlertRecord:
+        """Store a new alert; its `id` is ignored and a new one (increasing) assigned."""
+
+    def extend_alert(self, alert_id: int, deleted: int, last_seq: int, updated_us: int) -> None:
+        """Update a running alert's count, last deletion and time. NotFound if absent."""
+
+    def acknowledge_alert(self, alert_id: int, by: str, at_us: int) -> bool:
+        """Mark an alert acknowledged. False if it was already (nothing changes then);
+        NotFound if it does not exist."""
 
 
 class MetadataStore(Protocol):

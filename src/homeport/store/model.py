@@ -116,6 +116,7 @@ class Revision:
     component: str | None = None
     start_us: int | None = None
     end_us: int | None = None
+    pruned: bool = False  # the retention policy dropped this revision's body (put/conflict)
 
 
 @dataclass(frozen=True)
@@ -155,3 +156,74 @@ class CollectionProps:
     order: str | None = None
     components: tuple[str, ...] | None = None
     clear: frozenset[str] = field(default_factory=frozenset)
+
+
+@dataclass(frozen=True)
+class SupersededRevision:
+    """A kept put or conflict entry that is no longer its item's state: what the
+    retention policy decides about (docs/storage.md, "Retention").
+
+    `end_us` is when it stopped being the item's state (the time of the item's next
+    put or delete; a conflict was never the state, so for it `end_us == at_us`).
+    """
+
+    seq: int
+    at_us: int
+    op: Op
+    collection_id: int
+    name: str
+    content_hash: str
+    size: int
+    end_us: int
+    ended_by_delete: bool = False
+
+
+@dataclass(frozen=True)
+class DeletionBurst:
+    """The deletions one client (user + User-Agent) is making in one collection: the
+    running count behind the mass-deletion alert (docs/storage.md, "Alerts").
+
+    The count covers the current window (deletions since `start_us`, the first at
+    `first_seq`); the previous window's count is kept while the deleting goes on, so a
+    burst that straddles two windows is still seen whole.
+    """
+
+    collection_id: int
+    user: str
+    client: str
+    start_us: int
+    first_seq: int
+    count: int
+    size_before: int
+    last_us: int
+    last_seq: int
+    prev_first_seq: int | None = None
+    prev_count: int = 0
+    prev_size_before: int = 0
+    alert_id: int | None = None
+
+
+@dataclass(frozen=True)
+class AlertRecord:
+    """One alert event as the metadata store keeps it (table `alerts`).
+
+    `kind` is "mass_deletion". `rollback_command` is the command that undoes the
+    deletions, with the literal `DIR` where the data directory goes.
+    """
+
+    id: int
+    kind: str
+    created_us: int
+    updated_us: int
+    owner: str
+    collection_id: int
+    collection_path: str
+    user: str
+    client: str
+    deleted: int
+    collection_size: int
+    first_seq: int
+    last_seq: int
+    rollback_command: str
+    acknowledged_us: int | None = None
+    acknowledged_by: str | None = None

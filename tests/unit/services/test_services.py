@@ -84,7 +84,11 @@ def test_put_overwrite_delete_and_history(svc: Services) -> None:
         svc.items.get(ALICE, cal, "e.ics")
     with svc.store.read() as r:
         ops = [(rev.op.value, rev.user, rev.client) for rev in r.item_history(cal.id, "e.ics")]
-    assert ops == [("put", "alice", "pytest")] * 2 + [("delete", "alice", "pytest")]
+    # The body the failed If-Match refused is kept aside as a conflict revision.
+    assert ops == [("put", "alice", "pytest")] * 2 + [
+        ("conflict", "alice", "pytest"),
+        ("delete", "alice", "pytest"),
+    ]
 
 
 def test_validation_stores_nothing(svc: Services) -> None:
