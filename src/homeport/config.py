@@ -172,6 +172,11 @@ SETTINGS: tuple[Setting, ...] = (
 )
 
 
+EXTERNAL_SECTIONS = frozenset({"replication", "replica"})
+"""Tables with their own reader: `[replication]` and `[replica.NAME]` are parsed and
+validated by `homeport.replication.settings` (see docs/replica-format.md)."""
+
+
 def _parse_value(setting: Setting, raw: Any, origin: str) -> Any:
     if setting.type is int:
         if isinstance(raw, bool):
@@ -228,6 +233,8 @@ def load(
         except (tomllib.TOMLDecodeError, UnicodeDecodeError) as exc:
             raise ConfigError(f"config file {path} is not valid TOML: {exc}") from exc
         for section, table in doc.items():
+            if section in EXTERNAL_SECTIONS:
+                continue  # read and checked by their own module (see EXTERNAL_SECTIONS)
             if not isinstance(table, dict):
                 raise ConfigError(f"{path}: [{section}] must be a table")
             for key, raw in table.items():
@@ -262,6 +269,10 @@ def reference_markdown() -> str:
         default = f"`{s.default}`" if s.default != "" else "(empty)"
         lines.append(f"| `{s.section}.{s.key}` | `{s.env}` | {default} | {s.help} |")
     lines += [
+        "",
+        "Replication targets are configured in `[replication]` and `[replica.NAME]` tables",
+        "(or with `homeport serve --replica URL --recipient AGE_PUBKEY`); their keys are",
+        "described in [replica-format.md](replica-format.md#configuration).",
         "",
         "Example `homeport.toml`:",
         "",

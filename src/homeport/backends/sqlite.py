@@ -349,6 +349,10 @@ class SqliteReader:
         )
         return [_revision(r) for r in rows]
 
+    def get_meta(self, key: str) -> str | None:
+        row = self._one("SELECT value FROM meta WHERE key = ?", key)
+        return str(row[0]) if row else None
+
     def get_revision(self, seq: int) -> Revision | None:
         row = self._one(f"SELECT {_LOG_SELECT} FROM log WHERE seq = ?", seq)
         return _revision(row) if row else None

@@ -12,6 +12,7 @@ from homeport.cli import (
     config_cmd,
     history,
     prune,
+    replica,
     rollback,
     serve,
     status,
@@ -37,6 +38,9 @@ cli.add_command(trash.undelete)
 cli.add_command(rollback.rollback)
 cli.add_command(status.status)
 cli.add_command(prune.prune)
+cli.add_command(replica.replicate)
+cli.add_command(replica.restore)
+cli.add_command(replica.drill)
 
 
 def main() -> None:

@@ -3,23 +3,42 @@
 from __future__ import annotations
 
 import logging
+from pathlib import Path
+from typing import Any
 
 import click
 
 from homeport.cli.common import data_options
 from homeport.config import Config
 from homeport.errors import ConfigError
+from homeport.services import Services
+
+log = logging.getLogger("homeport.serve")
 
 
 @click.command()
 @click.option("--listen", default=None, help="HOST:PORT to listen on (default 127.0.0.1:5232).")
 @click.option("--cert", default=None, help="TLS certificate file (PEM).")
 @click.option("--key", default=None, help="TLS private key file (PEM).")
+@click.option(
+    "--replica",
+    "replicas",
+    multiple=True,
+    help="Replicate continuously to this target (file:///path or s3://bucket/prefix); "
+    "repeatable, adds to [replica.NAME] tables.",
+)
+@click.option(
+    "--recipient",
+    "recipients",
+    multiple=True,
+    help="age public key (age1...) that can decrypt the replica; repeatable.",
+)
 @data_options
-def serve(cfg: Config) -> None:
+def serve(replicas: tuple[str, ...], recipients: tuple[str, ...], cfg: Config) -> None:
     """Serve CalDAV, CardDAV and WebDAV from the data directory."""
     import uvicorn
 
+    from homeport.replication import settings as replica_settings
     from homeport.server.app import create_app
     from homeport.services.retention import RetentionTask
     from homeport.wiring import build_services
@@ -35,10 +54,12 @@ def serve(cfg: Config) -> None:
     interval_hours = int(cfg.get("retention", "prune_interval_hours"))
     if interval_hours < 0:
         raise ConfigError("retention.prune_interval_hours must not be negative")
+    rsettings = replica_settings.load(cfg.source, replicas, recipients)
     services = build_services(cfg)
     try:
         services.configure(cfg)  # [guards] and [retention]
-    except ConfigError:
+        background = start_background(cfg, services, rsettings)
+    except Exception:
         services.close()
         raise
     retention_task = (
@@ -54,7 +75,7 @@ def serve(cfg: Config) -> None:
             f"{'https' if cert else 'http'}://{host}:{port}/ with that name and password.",
             err=True,
         )
-    app = create_app(services, cfg)
+    app = create_app(services, cfg, metrics_exposition(cfg, services, background))
     scheme = "https" if cert else "http"
     click.echo(f"homeport serving {cfg.data_dir} at {scheme}://{host}:{port}/", err=True)
     try:
@@ -73,4 +94,63 @@ def serve(cfg: Config) -> None:
     finally:
         if retention_task is not None:
             retention_task.stop()
+        background.stop()
         services.close()
+
+
+class Background:
+    """What `serve` runs beside the HTTP server: the replicator and scheduled drills."""
+
+    def __init__(self) -> None:
+        self.replicator: Any = None
+        self.drills: Any = None
+
+    def stop(self) -> None:
+        if self.drills is not None:
+            self.drills.stop()
+        if self.replicator is not None:
+            self.replicator.stop()
+
+
+def start_background(cfg: Config, services: Services, rsettings: Any) -> Background:
+    """Start replication (if any target is set) and drills (if an identity is set)."""
+    from homeport.replication import start as start_replication
+    from homeport.replication.crypto import load_identities
+    from homeport.replication.drill import DrillScheduler
+    from homeport.replication.status import replicated_floor
+    from homeport.replication.targets import open_target
+    from homeport.wiring import DB_NAME, open_store
+
+    bg = Background()
+    if not rsettings.targets:
+        log.warning("replication is not set up: every byte lives only in %s", cfg.data_dir)
+        return bg
+    if not rsettings.recipients and not all(t.recipients for t in rsettings.targets):
+        raise ConfigError("replication needs at least one --recipient (an age public key)")
+    data_dir = cfg.data_dir
+    services.retention.replica_floor = lambda: replicated_floor(data_dir)
+    bg.replicator = start_replication(services, rsettings)
+    if rsettings.drill_identity:
+        identity = load_identities(Path(rsettings.drill_identity))
+        bg.drills = DrillScheduler(
+            data_dir,
+            data_dir / DB_NAME,
+            lambda: [open_target(t) for t in rsettings.targets],
+            identity,
+            open_store,
+            rsettings.drill_interval,
+        ).start()
+    return bg
+
+
+def metrics_exposition(cfg: Config, services: Services, bg: Background) -> Any:
+    """/metrics: the services' counters plus replication lag and drill results."""
+    from homeport.replication.metrics import ReplicationCollector
+    from homeport.server.metrics import exposition, registry_for
+    from homeport.wiring import DB_NAME
+
+    if bg.replicator is not None:
+        collector = ReplicationCollector(bg.replicator.status, cfg.data_dir)
+    else:
+        collector = ReplicationCollector.for_data_dir(cfg.data_dir, cfg.data_dir / DB_NAME)
+    return exposition(registry_for(services.metrics, [collector]))

@@ -138,19 +138,22 @@ def _alerts(ctx: StatusContext) -> Section:
 
 
 def _replication(ctx: StatusContext) -> Section:
-    # Filled in by replication: targets, lag in seconds, last shipped position.
-    return Section(
-        "replication",
-        "Off-machine copies",
-        {"targets": [], "lag_seconds": None},
-        [f"none: every byte lives only in {ctx.cfg.data_dir} (replication is not set up)"],
-        attention=True,
-    )
+    """Targets, lag in seconds and changes, and whether each target is up."""
+    from homeport.replication.metrics import replication_summary
+    from homeport.replication.status import read_status
+    from homeport.wiring import DB_NAME
+
+    data_dir = ctx.cfg.data_dir
+    data, lines, attention = replication_summary(read_status(data_dir, data_dir / DB_NAME))
+    return Section("replication", "Off-machine copies", data, lines, attention=attention)
 
 
 def _drills(ctx: StatusContext) -> Section:
-    # Filled in by restore drills: when the last one ran, how long, items/bytes verified.
-    return Section("drills", "Restore drills", {"last": None}, ["none has run"])
+    """When the last restore drill ran, how long it took and what it verified."""
+    from homeport.replication.metrics import drill_summary
+
+    data, lines, attention = drill_summary(ctx.cfg.data_dir)
+    return Section("drills", "Restore drills", data, lines, attention=attention)
 
 
 SECTIONS: tuple[Callable[[StatusContext], Section], ...] = (

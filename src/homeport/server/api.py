@@ -189,6 +189,7 @@ class Api:
             self.auth.authenticate,
             request.headers.get("authorization"),
             request.headers.get("user-agent", "")[:200],
+            request.client.host if request.client else None,
             limiter=self.limiter,
         )
         path = _fields(op.path_params, path_args, "path parameter", from_text=True)

@@ -13,7 +13,7 @@ Request handling in one picture:
 from __future__ import annotations
 
 import logging
-from collections.abc import AsyncIterator, Iterator
+from collections.abc import AsyncIterator, Callable, Iterator
 from typing import Any
 
 import anyio
@@ -25,12 +25,13 @@ from starlette.types import Receive, Scope, Send
 
 from homeport.config import Config
 from homeport.dav import webdav
-from homeport.errors import HomeportError, InvalidRequest, TooLarge
+from homeport.errors import Forbidden, HomeportError, InvalidRequest, TooLarge
 from homeport.namespaces import DAV
 from homeport.server.api import Api, is_api_path
 from homeport.server.auth import Authenticator
 from homeport.server.errors import error_response
 from homeport.server.handlers import DAV_HEADER, DavRequest, Handlers
+from homeport.server.metrics import exposition, is_loopback, registry_for
 from homeport.server.resources import DAV_PREFIX, ItemRes, Missing, resolve
 from homeport.services import Services
 from homeport.services.accounts import Actor
@@ -48,8 +49,14 @@ SECURITY_HEADERS = {
 class HomeportApp:
     """A plain ASGI app (Starlette pieces, no router: DAV methods are not a fixed set)."""
 
-    def __init__(self, services: Services, config: Config) -> None:
+    def __init__(
+        self,
+        services: Services,
+        config: Config,
+        metrics: Callable[[], tuple[bytes, str]] | None = None,
+    ) -> None:
         self.services = services
+        self.metrics = metrics or exposition(registry_for(services.metrics))
         self.config = config
         self.auth = Authenticator(services.accounts)
         self.handlers = Handlers(services)
@@ -90,6 +97,8 @@ class HomeportApp:
         raw = raw_path.decode("latin-1").split("?", 1)[0]
         if is_api_path(raw):
             return await self.api.handle(request, raw)
+        if raw == "/metrics":
+            return await self._metrics(request)
         path = webdav.unquote_path(raw or "/")
         method = request.method.upper()
         if path.rstrip("/") in WELL_KNOWN:
@@ -107,6 +116,7 @@ class HomeportApp:
             self.auth.authenticate,
             request.headers.get("authorization"),
             client,
+            request.client.host if request.client else None,
             limiter=self.limiter,
         )
         body = b""
@@ -131,6 +141,24 @@ class HomeportApp:
             return await anyio.to_thread.run_sync(self._dispatch, req, limiter=self.limiter)
         except HomeportError as exc:
             return error_response(exc, self._href_prefix(req, exc))
+
+    async def _metrics(self, request: Request) -> Response:
+        """Prometheus metrics: loopback clients freely, anyone else only as an admin."""
+        if request.method not in ("GET", "HEAD"):
+            return Response(b"", 405, {"Allow": "GET, HEAD"})
+        host = request.client.host if request.client else None
+        if not is_loopback(host):
+            actor = await anyio.to_thread.run_sync(
+                self.auth.authenticate,
+                request.headers.get("authorization"),
+                request.headers.get("user-agent", "")[:200],
+                host,
+                limiter=self.limiter,
+            )
+            if not actor.is_admin:
+                raise Forbidden("metrics are for administrators")
+        body, content_type = await anyio.to_thread.run_sync(self.metrics, limiter=self.limiter)
+        return Response(body, 200, media_type=content_type)
 
     def _dispatch(self, req: DavRequest) -> Response:
         return self.handlers.dispatch(req)
@@ -180,8 +208,12 @@ def _sync_chunks(stream: AsyncIterator[bytes]) -> Iterator[bytes]:
             yield chunk
 
 
-def create_app(services: Services, config: Config) -> Any:
-    return HomeportApp(services, config)
+def create_app(
+    services: Services,
+    config: Config,
+    metrics: Callable[[], tuple[bytes, str]] | None = None,
+) -> Any:
+    return HomeportApp(services, config, metrics)
 
 
 __all__ = ["Actor", "HomeportApp", "create_app"]

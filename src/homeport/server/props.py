@@ -22,7 +22,6 @@ from homeport.server.resources import (
 )
 from homeport.services import Services
 from homeport.services.accounts import Actor
-from homeport.services.items import make_sync_token
 from homeport.store.model import CollectionKind, us_to_datetime
 
 D = lambda n: clark(DAV, n)  # noqa: E731
@@ -253,9 +252,11 @@ def _collection_props() -> dict[str, Getter]:
 
     return {
         D("displayname"): displayname,
-        CS("getctag"): lambda ctx, res: _text(CS("getctag"), make_sync_token(coll(res).collection)),
+        CS("getctag"): lambda ctx, res: _text(
+            CS("getctag"), ctx.services.items.sync_token(coll(res).collection)
+        ),
         D("sync-token"): lambda ctx, res: _text(
-            D("sync-token"), make_sync_token(coll(res).collection)
+            D("sync-token"), ctx.services.items.sync_token(coll(res).collection)
         ),
         C("supported-calendar-component-set"): components,
         C("supported-calendar-data"): caldata,

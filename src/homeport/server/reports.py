@@ -73,7 +73,7 @@ def _sync_collection(h: Handlers, req: DavRequest, root: etree._Element, res: Re
     if sr.limit is not None and len(changes) > sr.limit:
         changes = changes[: sr.limit]
         truncated = True
-        token = f"{token.rpartition(':')[0]}:{changes[-1].seq}" if changes else sr.token or token
+        token = h.services.items.sync_token(coll, changes[-1].seq) if changes else token
     ctx = h.ctx(req)
     ms = webdav.Multistatus()
     wants_data = sr.props.kind == "prop" and (

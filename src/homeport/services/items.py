@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 import logging
 from collections.abc import Iterable, Iterator
 from dataclasses import dataclass
@@ -78,19 +79,43 @@ class Parsed:
     end_us: int | None
 
 
-def make_sync_token(coll: Collection) -> str:
-    return f"{SYNC_TOKEN_PREFIX}{coll.id}:{coll.sync_seq}"
+@dataclass(frozen=True)
+class SyncEpoch:
+    """Which life of the store a sync token belongs to.
+
+    A restore from a replica starts a new epoch: the log up to `floor` is the same as
+    before, but later sequence numbers are reused by new writes. A token from another
+    epoch is therefore only trusted at or below the floor (docs/replica-format.md).
+    """
+
+    epoch: str | None = None
+    floor: int = 0
 
 
-def parse_sync_token(coll: Collection, token: str, max_seq: int) -> int:
-    """The sequence a token stands for; InvalidSyncToken unless it is this collection's
-    and not from the future (RFC 6578 section 3.2)."""
+def make_sync_token(coll: Collection, epoch: SyncEpoch | None = None) -> str:
+    token = f"{SYNC_TOKEN_PREFIX}{coll.id}:{coll.sync_seq}"
+    if epoch is not None and epoch.epoch:
+        token += f":{epoch.epoch}"
+    return token
+
+
+def parse_sync_token(
+    coll: Collection, token: str, max_seq: int, epoch: SyncEpoch | None = None
+) -> int:
+    """The sequence a token stands for; InvalidSyncToken unless it is this collection's,
+    not from the future, and from this epoch or below its restore floor (RFC 6578 3.2)."""
+    epoch = epoch or SyncEpoch()
     if not token.startswith(SYNC_TOKEN_PREFIX):
         raise InvalidSyncToken("this sync token was not issued by this server")
-    cid, _, seq = token[len(SYNC_TOKEN_PREFIX) :].partition(":")
-    if not (cid.isdigit() and seq.isdigit()) or int(cid) != coll.id:
+    parts = token[len(SYNC_TOKEN_PREFIX) :].split(":")
+    if len(parts) not in (2, 3) or not (parts[0].isdigit() and parts[1].isdigit()):
+        raise InvalidSyncToken("this sync token was not issued by this server")
+    if int(parts[0]) != coll.id:
         raise InvalidSyncToken("this sync token belongs to another collection")
-    value = int(seq)
+    value = int(parts[1])
+    token_epoch = parts[2] if len(parts) == 3 else None
+    if token_epoch != epoch.epoch and value > epoch.floor:
+        raise InvalidSyncToken("the server was restored from a backup since this token")
     if value > max_seq or value < coll.created_seq:
         raise InvalidSyncToken("this sync token is not valid any more")
     return value
@@ -107,6 +132,7 @@ class Items:
         self.store = store
         self.limits = limits or Limits()
         self.metrics = metrics or Metrics()
+        self._epoch: SyncEpoch | None = None
 
     # -- reading -----------------------------------------------------------------
 
@@ -157,15 +183,32 @@ class Items:
     ) -> tuple[list[Change], str]:
         """RFC 6578: what changed since `token` (everything when None), and the new token."""
         authorize(actor, coll.owner)
+        epoch = self.epoch()
         with self.store.read() as r:
             fresh = r.get_collection_by_id(coll.id)
             if fresh is None or fresh.deleted_seq is not None:
                 raise NotFound("the collection was deleted")
-            after = 0 if token is None else parse_sync_token(fresh, token, r.max_seq())
+            after = 0 if token is None else parse_sync_token(fresh, token, r.max_seq(), epoch)
             changes = r.changes_since(fresh.id, after)
         if token is None:
             changes = [c for c in changes if c.item is not None]
-        return changes, make_sync_token(fresh)
+        return changes, make_sync_token(fresh, epoch)
+
+    def epoch(self) -> SyncEpoch:
+        """This store's sync epoch (read once: only a restore, offline, changes it)."""
+        if self._epoch is None:
+            with self.store.read() as r:
+                floor = r.get_meta("sync_floor")
+                self._epoch = SyncEpoch(
+                    r.get_meta("epoch"), int(floor) if floor and floor.isdigit() else 0
+                )
+        return self._epoch
+
+    def sync_token(self, coll: Collection, seq: int | None = None) -> str:
+        """The collection's sync token (also its getctag); at `seq` for a truncated sync."""
+        if seq is not None:
+            coll = dataclasses.replace(coll, sync_seq=seq)
+        return make_sync_token(coll, self.epoch())
 
     def usage(self, owner: str) -> int:
         with self.store.read() as r:

@@ -197,6 +197,9 @@ class Retention:
         self.policy = policy or RetentionPolicy()
         self.metrics = metrics or Metrics()
         self.blob_grace_seconds = blob_grace_seconds
+        # The newest log position every replica target holds; revisions after it keep
+        # their bodies until shipped (invariant 4). Set by wiring when replication runs.
+        self.replica_floor: Callable[[], int | None] | None = None
         self._lock = threading.Lock()  # one prune at a time in this process
 
     def prune(self, apply: bool, now: int | None = None) -> PruneReport:
@@ -224,9 +227,12 @@ class Retention:
             return report
 
     def _choose(self, report: PruneReport) -> None:
+        floor = self.replica_floor() if self.replica_floor is not None else None
         with self.store.read() as r:
             for rev in r.superseded_revisions(report.horizon_us):
                 report.examined += 1
+                if floor is not None and rev.seq > floor:
+                    continue  # a replica has not shipped it yet
                 if not self.policy.keeps(rev, report.now_us):
                     report.pruned_seqs.append(rev.seq)
         report.revisions = len(report.pruned_seqs)

@@ -132,6 +132,9 @@ class MetadataReader(Protocol):
 
     def get_revision(self, seq: int) -> Revision | None: ...
 
+    def get_meta(self, key: str) -> str | None:
+        """A store-wide marker such as `epoch` or `sync_floor` (set by a restore)."""
+
     def seq_at(self, at_us: int) -> int:
         """The newest sequence stamped at or before `at_us` (0 if none): the log's
         position at that moment."""

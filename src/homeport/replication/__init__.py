@@ -1,0 +1,60 @@
+"""Continuous encrypted replication, disaster restore and restore drills.
+
+The replica format is described in docs/replica-format.md. The public surface:
+
+- `Replicator` / `start()`: ship the change log, blobs and snapshots to every target;
+- `plan_restore`, `execute_restore`, `verify_restore`, `commit_restore`, `restore`;
+- `run_drill`, `record_drill`;
+- `ReplicaTarget` (the contract), `open_target`, `FileTarget`, `S3Target`;
+- `Sealer`, `load_identities` (age + zstd);
+- settings and status (`read_status`, `read_drills`).
+
+This package is a feature layer: it uses the storage core (`homeport.store`) and never
+imports the HTTP server or the CLI.
+"""
+
+from __future__ import annotations
+
+from homeport.replication.crypto import Opener, Sealer, load_identities
+from homeport.replication.drill import DrillResult, record_drill, run_drill
+from homeport.replication.restore import (
+    RestorePlan,
+    RestoreReport,
+    commit_restore,
+    execute_restore,
+    plan_restore,
+    restore,
+    verify_restore,
+)
+from homeport.replication.settings import ReplicationSettings, TargetSettings
+from homeport.replication.shipper import Replicator, ShipReport, start
+from homeport.replication.status import TargetStatus, read_drills, read_status
+from homeport.replication.targets import FileTarget, ReplicaTarget, S3Target, open_target
+
+__all__ = [
+    "DrillResult",
+    "FileTarget",
+    "Opener",
+    "ReplicaTarget",
+    "ReplicationSettings",
+    "Replicator",
+    "RestorePlan",
+    "RestoreReport",
+    "S3Target",
+    "Sealer",
+    "ShipReport",
+    "TargetSettings",
+    "TargetStatus",
+    "commit_restore",
+    "execute_restore",
+    "load_identities",
+    "open_target",
+    "plan_restore",
+    "read_drills",
+    "read_status",
+    "record_drill",
+    "restore",
+    "run_drill",
+    "start",
+    "verify_restore",
+]
