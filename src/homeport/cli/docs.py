@@ -27,10 +27,13 @@ def cli_reference(group: click.Group) -> str:
         lines.append("")
         lines.append("```")
         lines.append(cmd.get_usage(ctx))
-        for param in cmd.get_params(ctx):
+        # cmd.params, not get_params(): click caches the help option per command, so
+        # it would depend on which context first asked (tests run commands standalone).
+        for param in cmd.params:
             record = param.get_help_record(ctx)
             if record:
                 lines.append(f"  {record[0]:<28} {record[1]}")
+        lines.append(f"  {'-h, --help':<28} Show this message and exit.")
         lines.append("```")
         lines.append("")
 

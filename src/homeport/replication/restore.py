@@ -273,18 +273,27 @@ def plan_restore(
             raise ReplicaIncomplete(f"the replica has no generation {generation}")
         listings[generation] = _listing(target, generation)
     else:
-        best: tuple[float, str] | None = None
+        best: tuple[float, int, str] | None = None
         for gen in gens:
             listing = _listing(target, gen)
-            if not _complete_snapshots(listing):
+            if not _complete_snapshots(listing) or fmt.GENERATION_OBJECT not in listing:
                 continue
             newest = max(info.modified for info in listing.values())
+            # Object stores date objects to the second: two generations written within
+            # one second tie, so the generation's own creation time decides.
+            created = fmt.GenerationInfo.from_json(
+                fmt.decode_json(
+                    _fetch(target, opener, f"{gen}/{fmt.GENERATION_OBJECT}", fmt.GENERATION_OBJECT),
+                    fmt.GENERATION_OBJECT,
+                ),
+                fmt.GENERATION_OBJECT,
+            ).created_at_us
             listings[gen] = listing
-            if best is None or newest > best[0]:
-                best = (newest, gen)
+            if best is None or (newest, created) > best[:2]:
+                best = (newest, created, gen)
         if best is None:
             raise ReplicaIncomplete(f"the replica at {target.url} holds no complete snapshot yet")
-        generation = best[1]
+        generation = best[2]
     listing = listings[generation]
     if fmt.GENERATION_OBJECT not in listing:
         raise ReplicaIncomplete(f"{generation}/{fmt.GENERATION_OBJECT} is missing")
