@@ -12,20 +12,31 @@ import base64
 import random
 import uuid
 from dataclasses import dataclass
-from datetime import UTC, date, datetime, timedelta
+from datetime import UTC, datetime, timedelta
 
-FIRST = (
+
+def _words(text: str) -> tuple[str, ...]:
+    return tuple(text.split())
+
+
+FIRST = _words(
     "Anna Ben Clara David Emma Felix Greta Hugo Ida Jonas Karla Leo Mia Noah Olga Paul "
     "Quinn Rosa Sam Tara Uwe Vera Wim Xenia Yusuf Zoe Amir Bea Chen Dara Elif Farid Gita "
     "Hana Ivan Jana Kofi Lena Marta Nils Omar Pia Raj Sara Timo Una Vik Wen Yara"
-).split()
-LAST = (
+)
+LAST = _words(
     "Müller Schmidt Novak Rossi García Silva Kowalski Nguyen Smith Jones Dubois Martin "
     "Larsen Jensen Virtanen Horvat Popescu Ivanova Yilmaz Khan Tanaka Kim Okafor Mensah "
     "Santos Costa Fischer Weber Wagner Becker Hoffmann Schulz Koch Richter Klein Wolf"
-).split()
-STREETS = "Hauptstraße|Rue de la Paix|Via Roma|Calle Mayor|Market Street|Kings Road|Lindenweg".split(
-    "|"
+)
+STREETS = (
+    "Hauptstraße",
+    "Rue de la Paix",
+    "Via Roma",
+    "Calle Mayor",
+    "Market Street",
+    "Kings Road",
+    "Lindenweg",
 )
 CITIES = (
     ("Berlin", "10115", "Germany"),
@@ -38,10 +49,10 @@ CITIES = (
 )
 ORGS = ("ACME GmbH", "Initech", "Globex", "Umbrella Ltd", "Stark Industries", "Hooli", "")
 DOMAINS = ("example.org", "example.com", "mail.example.net", "corp.example")
-WORDS = (
+WORDS = _words(
     "weekly sync review planning lunch dentist standup retro budget call workshop "
     "interview onboarding yoga football piano school parents evening dinner trip"
-).split()
+)
 
 # Two years of events, and the one-month window queried. The window's edges are at
 # 12:07 UTC so that no generated start or end (on quarter hours or whole days) touches
@@ -139,7 +150,8 @@ def contact(seed: int, index: int, revision: int = 0) -> Item:
         kind = ("HOME", "WORK")[k]
         lines.append(f"ADR;TYPE={kind}:;;{_escape(street)};{city};;{code};{country}")
     if rng.random() < 0.4:
-        lines.append(f"BDAY:{rng.randint(1940, 2010)}-{rng.randint(1, 12):02d}-{rng.randint(1, 28):02d}")
+        year, month, day = rng.randint(1940, 2010), rng.randint(1, 12), rng.randint(1, 28)
+        lines.append(f"BDAY:{year}-{month:02d}-{day:02d}")
     if rng.random() < 0.3:
         lines.append(f"URL:https://{rng.choice(DOMAINS)}/~{first.lower()}")
     if rng.random() < 0.3 or revision:
@@ -250,7 +262,3 @@ class Expectations:
         """(matching events, total expanded instances) for the events held."""
         counts = [self.instances(i) for i in indexes]
         return sum(1 for c in counts if c), sum(counts)
-
-
-def today() -> date:
-    return datetime.now(UTC).date()

@@ -302,8 +302,11 @@ class SqliteReader:
         return _item(row) if row else None
 
     def find_uid(self, collection_id: int, uid: str) -> Item | None:
+        # Without INDEXED BY the planner prefers the primary key and scans the whole
+        # collection on every PUT (0.8 ms at 20,000 items against 0.003 ms).
         row = self._one(
-            f"SELECT {_ITEM_COLS} FROM items WHERE collection_id = ? AND uid = ? AND deleted = 0",
+            f"SELECT {_ITEM_COLS} FROM items INDEXED BY items_by_uid "
+            "WHERE collection_id = ? AND uid = ? AND deleted = 0",
             collection_id,
             uid,
         )
