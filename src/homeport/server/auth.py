@@ -198,6 +198,10 @@ class Authenticator:
         if not self._slots.acquire(timeout=ARGON2_WAIT):
             raise TooManyRequests("the server is busy checking passwords; try again", 2)
         try:
+            # Look again: guesses sent all at once have queued for a slot meanwhile, and
+            # the failures of those ahead of this one may have started a wait.
+            with self._lock:
+                self._refuse_if_waiting(user, address, pair, self._clock(), check_user=True)
             account = self.accounts.authenticate(user, password)
         except AuthenticationFailed:
             self._failed(user, address, pair)
