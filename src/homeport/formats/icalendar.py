@@ -151,6 +151,12 @@ def parse_calendar_object(body: bytes) -> CalendarObject:
         uids.add(str(uid))
     if len(uids) > 1:
         raise _invalid_object("components with more than one UID in one resource")
+    for comp in comps:
+        for rule in all_values(comp, "RRULE"):
+            interval = rule.get("INTERVAL", [1])[0] if hasattr(rule, "get") else 1
+            # RFC 5545 3.3.10: INTERVAL is a positive integer; 0 would never advance.
+            if not isinstance(interval, int) or interval < 1:
+                raise _invalid_data("calendar data has an invalid RRULE value (INTERVAL)")
 
     master = next((c for c in comps if "RECURRENCE-ID" not in c), comps[0])
     summary = first(master, "SUMMARY")

@@ -97,6 +97,8 @@ def parse_vcard(body: bytes) -> VCardObject:
         text = body.decode("utf-8-sig")
     except UnicodeDecodeError:
         raise _invalid("vCard data is not valid UTF-8") from None
+    if "\x00" in text:
+        raise _invalid("vCard data contains a NUL character")
     lines = [line for line in _NEWLINE.split(_FOLD.sub("", text)) if line.strip()]
     if not lines or lines[0].strip().upper() != "BEGIN:VCARD":
         raise _invalid("data does not start with BEGIN:VCARD")

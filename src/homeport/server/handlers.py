@@ -138,6 +138,9 @@ class Handlers:
             "Last-Modified": P._httpdate(item.modified_us),
             "Content-Length": str(item.size),
             "Accept-Ranges": "none",
+            # Stored files are the users' data, not this site's pages: an uploaded HTML or
+            # SVG file must not run script with the server's origin (and its logins).
+            "Content-Security-Policy": "sandbox; default-src 'none'",
         }
         inm = preconditions(req)
         if inm.if_none_match_any or item.etag in inm.if_none_match:
