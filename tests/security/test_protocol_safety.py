@@ -33,13 +33,6 @@ def fresh(tmp_path: Path) -> Iterator[Proc]:
         yield starter.start(data)
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="bug: server/handlers.py Handlers._transfer deletes an existing destination "
-    "collection in its own commit (collections.delete) before items.transfer checks "
-    "If-Match, the parent and the UID; when those fail the request answers 412/409 but "
-    "the collection is already gone",
-)
 def test_a_refused_move_onto_a_collection_leaves_the_collection(fresh: Proc) -> None:
     with fresh.client() as c:
         assert c.request("MKCOL", "/dav/alice/a/").status_code == 201

@@ -418,15 +418,21 @@ class Handlers:
                 depth_infinity=depth == "infinity",
             )
             return Response(b"", 201 if created else 204)
-        # An item.
-        replaced_collection = False
+        # An item. Onto a folder with Overwrite: T, the folder is replaced in the same
+        # transaction as the copy, after every check (items.transfer).
         if isinstance(dst, CollectionRes):
             if not overwrite:
                 raise PreconditionFailed("the destination exists and Overwrite is F")
-            self.services.collections.delete(req.actor, dst.collection)
-            replaced_collection = True
-            dst = self.resolve(req, dest)
-        if isinstance(dst, Missing):
+            parent_path = dst.collection.parent_path
+            parent = (
+                self.services.collections.find(req.actor, dst.collection.owner, parent_path)
+                if parent_path
+                else None
+            )
+            if parent is None:
+                raise Conflict("an item cannot take the place of a top-level collection")
+            dcoll, dname = parent, dst.collection.basename
+        elif isinstance(dst, Missing):
             if dst.parent is None:
                 raise Conflict("the destination's parent collection does not exist")
             dcoll, dname = dst.parent, dst.name
@@ -444,7 +450,7 @@ class Handlers:
             overwrite=overwrite,
             pre=preconditions(req),
         )
-        return Response(b"", 201 if created and not replaced_collection else 204)
+        return Response(b"", 201 if created else 204)
 
     # -- REPORT ---------------------------------------------------------------------
 

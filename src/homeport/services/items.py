@@ -536,12 +536,17 @@ class Items:
             existing = w.get_item(dst.id, dst_name)
             if existing is not None and not overwrite:
                 raise PreconditionFailed("the destination exists and Overwrite is F")
-            if dst.kind is CollectionKind.PLAIN and w.get_collection(
-                dst.owner, f"{dst.path}/{dst_name}"
-            ):
+            replaced = w.get_collection(dst.owner, f"{dst.path}/{dst_name}")
+            if dst.kind is CollectionKind.PLAIN and replaced is not None:
                 if not overwrite:
                     raise PreconditionFailed("the destination exists and Overwrite is F")
-                raise Conflict("the destination is a collection")
+                # Overwrite: T replaces a folder with the item, in this same transaction,
+                # so a later refusal (UID, precondition) leaves the folder untouched.
+                from homeport.services.collections import Collections
+
+                Collections(self.store)._delete_tree(w, actor, replaced)
+            else:
+                replaced = None
             rev = w.item_history(src.id, name)[-1]
             parsed = Parsed(item.uid, item.component, rev.start_us, rev.end_us)
             if dst.kind is not src.kind or (
@@ -581,7 +586,7 @@ class Items:
                 ),
             )
             w.copy_dead_props(src.id, name, dst.id, dst_name)
-            return existing is None
+            return existing is None and replaced is None
 
         return self.store.commit(tx)
 
