@@ -214,7 +214,10 @@ class Handlers:
 
     @staticmethod
     def _props_for(
-        ctx: P.PropContext, res: Resource, pf: webdav.PropfindRequest, extra: dict | None = None
+        ctx: P.PropContext,
+        res: Resource,
+        pf: webdav.PropfindRequest,
+        extra: dict[str, P.Getter] | None = None,
     ) -> dict[int, list[etree._Element | str]]:
         if pf.kind == "propname":
             return P.propname(ctx, res)

@@ -105,8 +105,6 @@ def _reports(kind: CollectionKind | None) -> etree._Element:
         names += [C("calendar-query"), C("calendar-multiget"), C("free-busy-query")]
     elif kind is CollectionKind.ADDRESSBOOK:
         names += [R("addressbook-query"), R("addressbook-multiget")]
-    if kind is None:
-        names += [D("principal-property-search"), D("expand-property")][:0]
     elem = element(D("supported-report-set"))
     for name in names:
         sr = sub_element(elem, D("supported-report"))

@@ -11,7 +11,7 @@ from starlette.responses import Response
 
 from homeport.dav import caldav, carddav, sync, webdav
 from homeport.dav.xml import clark, element
-from homeport.errors import Forbidden, HomeportError, NotFound, ValidationError
+from homeport.errors import HomeportError, NotFound, ValidationError
 from homeport.formats.calquery import render_calendar_data
 from homeport.formats.filters import CalendarDataRequest
 from homeport.formats.icalendar import parse_calendar_object
@@ -122,10 +122,7 @@ def _multiget(
     for path in paths:
         try:
             target = h.resolve(req, path)
-        except (NotFound, Forbidden):
-            ms.add_status(path, 404)
-            continue
-        except HomeportError:
+        except HomeportError:  # not found, another user's, malformed: all just absent
             ms.add_status(path, 404)
             continue
         if isinstance(target, ItemRes) and target.collection.kind is kind:

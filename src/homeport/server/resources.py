@@ -11,7 +11,6 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from homeport.dav.webdav import quote_href
 from homeport.errors import InvalidRequest
 from homeport.services import Services
 from homeport.services.accounts import Actor
@@ -82,10 +81,6 @@ def href_of(res: Resource) -> str:
     if isinstance(res, ItemRes):
         return item_href(res.collection, res.item.name)
     return f"{DAV_PREFIX}/{res.owner}/{res.path}"
-
-
-def quoted(path: str) -> str:
-    return quote_href(path)
 
 
 def split_path(path: str) -> tuple[str, str] | None:

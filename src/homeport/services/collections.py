@@ -143,11 +143,12 @@ class Collections:
         authorize(actor, coll.owner)
 
         def tx(w: MetadataWriter) -> None:
-            self._delete_tree(w, actor, coll)
+            self.delete_tree_in(w, actor, coll)
 
         self.store.commit(tx)
 
-    def _delete_tree(self, w: MetadataWriter, actor: Actor, coll: Collection) -> None:
+    def delete_tree_in(self, w: MetadataWriter, actor: Actor, coll: Collection) -> None:
+        """Inside a commit: tombstone `coll` and every collection below it."""
         live = w.get_collection_by_id(coll.id)
         if live is None or live.deleted_seq is not None:
             raise NotFound(f"collection {coll.path!r} was already deleted")
@@ -189,7 +190,7 @@ class Collections:
                     raise PreconditionFailed(f"{dst_path!r} exists and Overwrite is F")
                 created = False
                 if existing is not None:
-                    self._delete_tree(w, actor, existing)
+                    self.delete_tree_in(w, actor, existing)
                 if existing_item is not None and pcoll is not None:
                     self.store.append(
                         w, NewRevision(actor.user, actor.client, Op.DELETE, pcoll.id, leaf)
@@ -212,7 +213,7 @@ class Collections:
                 if coll is src or depth_infinity:
                     self._copy_items(w, actor, coll.id, new.id, w.list_items(coll.id))
             if move:
-                self._delete_tree(w, actor, src)
+                self.delete_tree_in(w, actor, src)
             return created
 
         return self.store.commit(tx)

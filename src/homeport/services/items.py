@@ -23,7 +23,7 @@ from homeport.formats.icalendar import CalendarObject, parse_calendar_object
 from homeport.formats.vcard import parse_vcard
 from homeport.namespaces import CALDAV, CARDDAV
 from homeport.services.accounts import Actor
-from homeport.services.collections import authorize, validate_segment
+from homeport.services.collections import Collections, authorize, validate_segment
 from homeport.services.guards import Metrics
 from homeport.store.core import Body, Store
 from homeport.store.interfaces import MetadataReader, MetadataWriter
@@ -542,9 +542,7 @@ class Items:
                     raise PreconditionFailed("the destination exists and Overwrite is F")
                 # Overwrite: T replaces a folder with the item, in this same transaction,
                 # so a later refusal (UID, precondition) leaves the folder untouched.
-                from homeport.services.collections import Collections
-
-                Collections(self.store)._delete_tree(w, actor, replaced)
+                Collections(self.store).delete_tree_in(w, actor, replaced)
             else:
                 replaced = None
             rev = w.item_history(src.id, name)[-1]
@@ -556,9 +554,8 @@ class Items:
             ):
                 data = self.store.read_body(item.content_hash, w)
                 parsed = self._parse(dst, data)
-            if move and src.id == dst.id:
-                pass  # the same UID moves with the item: no conflict with itself
-            elif dst.id != src.id or not move:
+            # A move within one collection takes its UID along: no conflict with itself.
+            if not (move and src.id == dst.id):
                 uid_owner = w.find_uid(dst.id, parsed.uid) if parsed.uid else None
                 if uid_owner is not None and uid_owner.name != dst_name:
                     raise UidConflict(
