@@ -30,6 +30,8 @@ def cli_reference(group: click.Group) -> str:
         # cmd.params, not get_params(): click caches the help option per command, so
         # it would depend on which context first asked (tests run commands standalone).
         for param in cmd.params:
+            if isinstance(param, click.Argument):
+                continue  # in the usage line; newer click also gives them a help record
             record = param.get_help_record(ctx)
             if record:
                 lines.append(f"  {record[0]:<28} {record[1]}")
