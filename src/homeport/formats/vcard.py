@@ -115,7 +115,7 @@ def parse_vcard(body: bytes) -> VCardObject:
             continue
         if marker == "BEGIN:VCARD":
             raise _invalid("a vCard is nested inside another")
-        properties.append(_parse_line(line))
+        properties.append(parse_content_line(line))
     if not ended:
         raise _invalid("vCard is missing END:VCARD")
 
@@ -143,7 +143,7 @@ def _first_text(properties: list[VCardProperty], name: str) -> str | None:
     return None
 
 
-def _parse_line(line: str) -> VCardProperty:
+def parse_content_line(line: str) -> VCardProperty:
     """One unfolded content line (RFC 6350 section 3.3), quoted parameter values included."""
     head = _NAME.match(line)
     if head is None or head.end() >= len(line) or line[head.end()] not in ";:":
@@ -196,4 +196,10 @@ def _parse_param(line: str, pos: int, prop: str) -> tuple[int, tuple[str, tuple[
         raise _invalid(f"vCard {prop} property has a malformed parameter")
 
 
-__all__ = ["SUPPORTED_VERSIONS", "VCardObject", "VCardProperty", "parse_vcard"]
+__all__ = [
+    "SUPPORTED_VERSIONS",
+    "VCardObject",
+    "VCardProperty",
+    "parse_content_line",
+    "parse_vcard",
+]

@@ -18,7 +18,7 @@ from __future__ import annotations
 import re
 from collections.abc import Callable, Iterable
 
-from homeport.formats.vcard import VCardProperty, _parse_line, parse_vcard
+from homeport.formats.vcard import VCardProperty, parse_content_line, parse_vcard
 
 _FOLD = re.compile(r"\r\n[ \t]|\n[ \t]|\r[ \t]")
 _NEWLINE = re.compile(r"\r\n|\n|\r")
@@ -51,7 +51,7 @@ def convert_vcard(body: bytes, version: str) -> bytes:
         if line.strip().upper() in ("BEGIN:VCARD", "END:VCARD"):
             out.append(line.strip().upper())
             continue
-        prop = _parse_line(line)
+        prop = parse_content_line(line)
         if prop.name == "VERSION":
             out.append(f"VERSION:{version}")
             continue
