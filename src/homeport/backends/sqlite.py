@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import sqlite3
 import threading
-from collections.abc import Iterable, Iterator
+from collections.abc import Iterable, Iterator, Sequence
 from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
@@ -149,6 +149,9 @@ SCHEMA_V2_INDEXES = (
     "CREATE INDEX IF NOT EXISTS log_by_hash ON log(content_hash, pruned) "
     "WHERE content_hash IS NOT NULL",
 )
+
+_IN_CHUNK = 500
+"""Names per ``IN (...)`` list: well below SQLite's 32,766 host parameters."""
 
 _ITEM_COLS = (
     "collection_id, name, seq, content_hash, size, content_type, uid, modified_us, component"
@@ -300,6 +303,61 @@ class SqliteReader:
             name,
         )
         return _item(row) if row else None
+
+    def list_items_page(self, collection_id: int, after: str | None, limit: int) -> list[Item]:
+        rows = self.conn.execute(
+            f"SELECT {_ITEM_COLS} FROM items WHERE collection_id = ? AND deleted = 0 "
+            "AND name > ? ORDER BY name LIMIT ?",
+            (collection_id, "" if after is None else after, limit),
+        )
+        return [_item(r) for r in rows]
+
+    def get_items_with_inline(
+        self, collection_id: int, names: Sequence[str]
+    ) -> list[tuple[Item, bytes | None]]:
+        out: list[tuple[Item, bytes | None]] = []
+        unique = list(dict.fromkeys(names))
+        cols = ", ".join(f"i.{c.strip()}" for c in _ITEM_COLS.split(","))
+        for start in range(0, len(unique), _IN_CHUNK):
+            chunk = unique[start : start + _IN_CHUNK]
+            rows = self.conn.execute(
+                f"SELECT {cols}, b.data FROM items i LEFT JOIN blobs b ON b.hash = i.content_hash "
+                f"WHERE i.collection_id = ? AND i.deleted = 0 "
+                f"AND i.name IN ({','.join('?' * len(chunk))})",
+                (collection_id, *chunk),
+            )
+            out.extend((_item(r), None if r[9] is None else bytes(r[9])) for r in rows)
+        out.sort(key=lambda pair: pair[0].name)
+        return out
+
+    def get_inline_blobs(self, content_hashes: Iterable[str]) -> dict[str, bytes]:
+        out: dict[str, bytes] = {}
+        unique = list(dict.fromkeys(content_hashes))
+        for start in range(0, len(unique), _IN_CHUNK):
+            chunk = unique[start : start + _IN_CHUNK]
+            rows = self.conn.execute(
+                "SELECT hash, data FROM blobs WHERE data IS NOT NULL "
+                f"AND hash IN ({','.join('?' * len(chunk))})",
+                chunk,
+            )
+            out.update((r[0], bytes(r[1])) for r in rows)
+        return out
+
+    def get_dead_props_many(
+        self, collection_id: int, names: Iterable[str]
+    ) -> dict[str, dict[str, bytes]]:
+        out: dict[str, dict[str, bytes]] = {}
+        unique = list(dict.fromkeys(names))
+        for start in range(0, len(unique), _IN_CHUNK):
+            chunk = unique[start : start + _IN_CHUNK]
+            rows = self.conn.execute(
+                "SELECT name, prop, value FROM dead_props WHERE collection_id = ? "
+                f"AND name IN ({','.join('?' * len(chunk))})",
+                (collection_id, *chunk),
+            )
+            for name, prop, value in rows:
+                out.setdefault(name, {})[prop] = bytes(value)
+        return out
 
     def find_uid(self, collection_id: int, uid: str) -> Item | None:
         # Without INDEXED BY the planner prefers the primary key and scans the whole
