@@ -8,6 +8,7 @@ the ASGI layer in `homeport.server.app` feeds them the request and streams bodie
 from __future__ import annotations
 
 import html
+import itertools
 from collections.abc import Iterator
 from dataclasses import dataclass
 
@@ -72,8 +73,16 @@ class DavRequest:
         return parse_body(self.body, self.max_xml_size)
 
 
+LISTING_PAGE = 500
+"""Members read and written per step of a PROPFIND Depth 1 (the rest streams)."""
+
+
 def multistatus(ms: webdav.Multistatus) -> Response:
     return Response(ms.to_bytes(), 207, media_type=XML)
+
+
+def _multistatus_response(responses: list[str]) -> Response:
+    return Response(b"".join(webdav.multistatus_chunks(responses)), 207, media_type=XML)
 
 
 def etag_list(value: str | None) -> tuple[str, ...] | None:
@@ -205,12 +214,52 @@ class Handlers:
         res = self.resolve(req)
         if isinstance(res, Missing):
             raise NotFound("nothing here")
-        targets = [res] + (self._members(req, res) if depth == "1" else [])
         ctx = self.ctx(req)
-        ms = webdav.Multistatus()
-        for target in targets:
-            ms.add_propstat(href_of(target), self._props_for(ctx, target, pf))
-        return multistatus(ms)
+        # Everything that can fail for the request as a whole happens before the first
+        # byte: the target, its own properties and the first page of members.
+        head = [webdav.response_markup(href_of(res), self._props_for(ctx, res, pf))]
+        if depth == "0":
+            return _multistatus_response(head)
+        if not isinstance(res, CollectionRes):
+            for member in self._members(req, res):
+                head.append(
+                    webdav.response_markup(href_of(member), self._props_for(ctx, member, pf))
+                )
+            return _multistatus_response(head)
+        coll = res.collection
+        if coll.kind is CollectionKind.PLAIN:
+            for child in self.services.collections.children(req.actor, coll.owner, coll.path):
+                sub = CollectionRes(child)
+                head.append(webdav.response_markup(href_of(sub), self._props_for(ctx, sub, pf)))
+        items = P.ItemResponses(ctx, coll, pf)
+        first = self.services.items.list_page(req.actor, coll, None, LISTING_PAGE)
+        head.extend(self._item_responses(req, items, first))
+        if len(first) < LISTING_PAGE:
+            return _multistatus_response(head)
+        # A large collection streams, one page of members at a time: memory stays flat
+        # whatever the collection's size.
+        rest = self._listing_pages(req, items, first[-1].name)
+        return StreamingResponse(
+            webdav.multistatus_chunks(itertools.chain(head, rest)), 207, media_type=XML
+        )
+
+    def _item_responses(
+        self, req: DavRequest, items: P.ItemResponses, page: list[Item]
+    ) -> list[str]:
+        dead: dict[str, dict[str, bytes]] = {}
+        if items.needs_dead and page:
+            dead = self.services.items.dead_props_many(items.coll, [i.name for i in page])
+        return [items.response(item, dead=dead.get(item.name)) for item in page]
+
+    def _listing_pages(
+        self, req: DavRequest, items: P.ItemResponses, after: str
+    ) -> Iterator[str]:
+        while True:
+            page = self.services.items.list_page(req.actor, items.coll, after, LISTING_PAGE)
+            if not page:
+                return
+            yield from self._item_responses(req, items, page)
+            after = page[-1].name
 
     @staticmethod
     def _props_for(
@@ -218,12 +267,8 @@ class Handlers:
         res: Resource,
         pf: webdav.PropfindRequest,
         extra: dict[str, P.Getter] | None = None,
-    ) -> dict[int, list[etree._Element | str]]:
-        if pf.kind == "propname":
-            return P.propname(ctx, res)
-        if pf.kind == "allprop":
-            return P.allprop(ctx, res, pf.include)
-        return P.render(ctx, res, pf.names, extra=extra)
+    ) -> dict[int, list[webdav.PropValue]]:
+        return P.props_for(ctx, res, pf, extra)
 
     # -- PROPPATCH ------------------------------------------------------------------
 
