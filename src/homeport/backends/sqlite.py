@@ -7,6 +7,7 @@ included) that `check` verifies against the log.
 
 from __future__ import annotations
 
+import dataclasses
 import sqlite3
 import threading
 from collections.abc import Iterable, Iterator, Sequence
@@ -190,6 +191,21 @@ def _item(row: sqlite3.Row | tuple[Any, ...]) -> Item:
     )
 
 
+_ITEM_FIELDS = tuple(f.name for f in dataclasses.fields(Item))
+assert tuple(c.strip() for c in _ITEM_COLS.split(",")) == _ITEM_FIELDS, "columns = fields"
+
+
+def _items(rows: Iterable[tuple[Any, ...]]) -> list[Item]:
+    """`_item` for many rows, for listings of thousands: the frozen dataclass's
+    ``__init__`` (one ``object.__setattr__`` per field) is half the cost of a row."""
+    new, fields, out = object.__new__, _ITEM_FIELDS, []
+    for row in rows:
+        item = new(Item)
+        item.__dict__.update(zip(fields, row, strict=True))
+        out.append(item)
+    return out
+
+
 def _revision(row: tuple[Any, ...]) -> Revision:
     return Revision(
         seq=row[0],
@@ -310,7 +326,7 @@ class SqliteReader:
             "AND name > ? ORDER BY name LIMIT ?",
             (collection_id, "" if after is None else after, limit),
         )
-        return [_item(r) for r in rows]
+        return _items(rows)
 
     def get_items_with_inline(
         self, collection_id: int, names: Sequence[str]
@@ -325,8 +341,9 @@ class SqliteReader:
                 f"WHERE i.collection_id = ? AND i.deleted = 0 "
                 f"AND i.name IN ({','.join('?' * len(chunk))})",
                 (collection_id, *chunk),
-            )
-            out.extend((_item(r), None if r[9] is None else bytes(r[9])) for r in rows)
+            ).fetchall()
+            bodies = [None if r[9] is None else bytes(r[9]) for r in rows]
+            out.extend(zip(_items(r[:9] for r in rows), bodies, strict=True))
         out.sort(key=lambda pair: pair[0].name)
         return out
 

@@ -23,6 +23,7 @@ import copy
 import re
 from collections.abc import Callable, Iterable, Iterator, Mapping
 from dataclasses import dataclass
+from functools import lru_cache
 from http import HTTPStatus
 from typing import Final, Literal
 from urllib.parse import SplitResult, quote, unquote, urlsplit
@@ -348,6 +349,15 @@ def quote_href(path: str) -> str:
     return quote(path, safe="/", encoding="utf-8", errors="strict")
 
 
+@lru_cache(maxsize=1024)
+def _plain_href_path(href: str) -> str:
+    # Cached: a multiget's hrefs are checked by its parser and again when answered.
+    return unquote_path(href)
+
+
+_PLAIN_PATH = re.compile(r"[^?#\\\t\r\n]*\Z")
+
+
 class ForeignHref(InvalidRequest):
     """An absolute href names a resource on another server: it is never looked up here."""
 
@@ -380,6 +390,8 @@ def href_to_path(href: str, origin: str | None = None) -> str:
     href = href.strip()
     if not href:
         raise InvalidRequest("empty href")
+    if href.startswith("/") and not href.startswith("//") and _PLAIN_PATH.match(href):
+        return _plain_href_path(href)  # the common case: a path, no query, fragment or host
     parts = _split_url(href)
     if parts.query or parts.fragment:
         raise InvalidRequest(f"href must not have a query or fragment: {href!r}")
@@ -736,9 +748,7 @@ def status_response_markup(
     return "".join(parts)
 
 
-MULTISTATUS_START: Final = (
-    f"{XML_DECLARATION_TEXT}<d:multistatus{NSMAP_DECLARATIONS}>"
-)
+MULTISTATUS_START: Final = f"{XML_DECLARATION_TEXT}<d:multistatus{NSMAP_DECLARATIONS}>"
 MULTISTATUS_END: Final = "</d:multistatus>"
 
 

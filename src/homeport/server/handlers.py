@@ -251,9 +251,7 @@ class Handlers:
             dead = self.services.items.dead_props_many(items.coll, [i.name for i in page])
         return [items.response(item, dead=dead.get(item.name)) for item in page]
 
-    def _listing_pages(
-        self, req: DavRequest, items: P.ItemResponses, after: str
-    ) -> Iterator[str]:
+    def _listing_pages(self, req: DavRequest, items: P.ItemResponses, after: str) -> Iterator[str]:
         while True:
             page = self.services.items.list_page(req.actor, items.coll, after, LISTING_PAGE)
             if not page:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import logging
+import re
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 from email.utils import formatdate
@@ -356,7 +357,9 @@ _ROOT_TABLE: dict[str, Getter] = {
 _HOME_TABLE: dict[str, Getter] = {
     **COMMON,
     **PRINCIPAL,
-    D("displayname"): lambda ctx, r: _text(D("displayname"), r.owner if isinstance(r, Home) else None),
+    D("displayname"): lambda ctx, r: _text(
+        D("displayname"), r.owner if isinstance(r, Home) else None
+    ),
     D("quota-used-bytes"): lambda ctx, r: _quota(ctx, r, True),
     D("quota-available-bytes"): lambda ctx, r: _quota(ctx, r, False),
 }
@@ -417,12 +420,16 @@ def render(
 
 
 def allprop(
-    ctx: PropContext, res: Resource, include: tuple[str, ...] = ()
+    ctx: PropContext,
+    res: Resource,
+    include: tuple[str, ...] = (),
+    extra: dict[str, Getter] | None = None,
 ) -> dict[int, list[PropValue]]:
+    """RFC 4918 9.1 allprop; `include` may name `extra` ones (calendar-data in a REPORT)."""
     dead = dead_props(ctx, res)
     table = getters_for(res)
     names = [n for n in ALLPROP_LIVE if n in table] + list(include)
-    result = render(ctx, res, names, dead)
+    result = render(ctx, res, names, dead, extra)
     result[404] = [n for n in result[404] if n in include]
     for value in dead.values():
         result[200].append(dead_property_from_bytes(value))
@@ -444,7 +451,7 @@ def props_for(
     if pf.kind == "propname":
         return propname(ctx, res)
     if pf.kind == "allprop":
-        return allprop(ctx, res, pf.include)
+        return allprop(ctx, res, pf.include, extra)
     return render(ctx, res, pf.names, extra=extra)
 
 
@@ -461,13 +468,19 @@ _ITEM_TEXT: dict[str, Callable[[Item], str | None]] = {
     D("getcontenttype"): lambda item: item.content_type,
     D("getcontentlength"): lambda item: str(item.size),
     D("getlastmodified"): lambda item: _httpdate(item.modified_us),
-    D("creationdate"): lambda item: us_to_datetime(item.modified_us).strftime(
-        "%Y-%m-%dT%H:%M:%SZ"
-    ),
+    D("creationdate"): lambda item: us_to_datetime(item.modified_us).strftime("%Y-%m-%dT%H:%M:%SZ"),
 }
 assert set(_ITEM_TEXT) == set(ITEM), "every item property needs its fast form"
 
-_STATIC, _TEXT, _DATA, _DEAD = range(4)
+# Values made by the server from hex digests, digits and dates: nothing to escape.
+_ITEM_TEXT_SAFE = frozenset(
+    {D("getetag"), D("getcontentlength"), D("getlastmodified"), D("creationdate")}
+)
+# Values that repeat across items (a few content types): escaped once per request.
+_ITEM_TEXT_REPEATING = frozenset({D("getcontenttype")})
+_SAFE_SEGMENT = re.compile(r"[A-Za-z0-9_.~-]*\Z")
+
+_STATIC, _SAFE, _REPEATING, _TEXT, _DATA, _DEAD = range(6)
 
 
 class ItemResponses:
@@ -502,6 +515,10 @@ class ItemResponses:
             opening, closing = f"<{tag}{declaration}>", f"</{tag}>"
             if name == data_name:
                 self._plan.append((_DATA, name, opening, closing, None))
+            elif name in _ITEM_TEXT_SAFE:
+                self._plan.append((_SAFE, name, opening, closing, _ITEM_TEXT[name]))
+            elif name in _ITEM_TEXT_REPEATING:
+                self._plan.append((_REPEATING, name, opening, closing, _ITEM_TEXT[name]))
             elif name in _ITEM_TEXT:
                 self._plan.append((_TEXT, name, opening, closing, _ITEM_TEXT[name]))
             elif name in ITEM_TABLE:
@@ -509,9 +526,13 @@ class ItemResponses:
             else:
                 self._plan.append((_DEAD, name, opening, closing, None))
         self.needs_dead = pf.kind != "prop" or any(kind == _DEAD for kind, *_ in self._plan)
+        self._repeating: dict[str, str] = {}
 
     def href(self, item: Item) -> str:
-        return self._href_prefix + quote_href(item.name)
+        name = item.name
+        if _SAFE_SEGMENT.match(name) is None:
+            name = quote_href(name)
+        return self._href_prefix + name
 
     def _static(self, name: str, item: Item) -> str | None:
         # The COMMON getters look only at the collection, never at the item itself.
@@ -545,12 +566,24 @@ class ItemResponses:
         missing: list[str] = []
         for kind, name, opening, closing, text_of in self._plan:
             value: str | None = None
-            if kind == _TEXT:
+            if kind == _SAFE:
+                text = text_of(item)  # type: ignore[misc]
+                if text is not None:
+                    value = opening + text + closing
+            elif kind == _STATIC:
+                value = self._static(name, item)
+            elif kind == _REPEATING:
+                text = text_of(item)  # type: ignore[misc]
+                if text is not None:
+                    value = self._repeating.get(text)
+                    if value is None:
+                        value = opening + escape_text(text) + closing
+                        if len(self._repeating) < 64:
+                            self._repeating[text] = value
+            elif kind == _TEXT:
                 text = text_of(item)  # type: ignore[misc]
                 if text is not None:
                     value = opening + escape_text(text) + closing
-            elif kind == _STATIC:
-                value = self._static(name, item)
             elif kind == _DATA and data is not None:
                 value = opening + escape_text(data.decode("utf-8", errors="replace")) + closing
             if value is None and name in dead:
@@ -561,11 +594,16 @@ class ItemResponses:
                 missing.append(opening[:-1] + "/>")
         if self._all_dead:
             found.extend(element_markup(dead_property_from_bytes(v)).xml for v in dead.values())
-        parts = [f"<d:response><d:href>{self.href(item)}</d:href>"]
-        if found or not missing:
+        href = self.href(item)
+        if not missing:
+            return (
+                f"<d:response><d:href>{href}</d:href><d:propstat><d:prop>{''.join(found)}"
+                "</d:prop><d:status>HTTP/1.1 200 OK</d:status></d:propstat></d:response>"
+            )
+        parts = [f"<d:response><d:href>{href}</d:href>"]
+        if found:
             parts.append(propstat_markup(200, found))
-        if missing:
-            parts.append(propstat_markup(404, missing))
+        parts.append(propstat_markup(404, missing))
         parts.append("</d:response>")
         return "".join(parts)
 

@@ -254,9 +254,7 @@ def _addressbook_multiget(
     h: Handlers, req: DavRequest, root: etree._Element, res: Resource
 ) -> Response:
     mg = carddav.parse_addressbook_multiget(root)
-    return _multiget(
-        h, req, res, mg.props, root, CalendarDataRequest(), CollectionKind.ADDRESSBOOK
-    )
+    return _multiget(h, req, res, mg.props, root, CalendarDataRequest(), CollectionKind.ADDRESSBOOK)
 
 
 def _query_responses(

@@ -223,7 +223,9 @@ class Items:
             return IntegrityError(f"stored body {content_hash[:12]} does not match its hash")
         return inline
 
-    def dead_props_many(self, coll: Collection, names: Iterable[str]) -> dict[str, dict[str, bytes]]:
+    def dead_props_many(
+        self, coll: Collection, names: Iterable[str]
+    ) -> dict[str, dict[str, bytes]]:
         """`dead_props` of many items at once; items without any are left out."""
         with self.store.read() as r:
             return r.get_dead_props_many(coll.id, names)

@@ -160,8 +160,10 @@ def test_the_text_writer_writes_the_same_document_as_the_tree_builder(
     # Streamed in small chunks, the body is the same bytes.
     streamed = b"".join(
         multistatus_chunks(
-            [response_markup(p, w) if not isinstance(w, int) else status_response_markup(p, w)
-             for p, w in entries],
+            [
+                response_markup(p, w) if not isinstance(w, int) else status_response_markup(p, w)
+                for p, w in entries
+            ],
             tail="" if token is None else webdav.sync_token_markup(token),
             chunk_size=64,
         )
@@ -249,7 +251,9 @@ def test_request_hrefs_keep_order_drop_duplicates_and_mark_foreign_ones() -> Non
     with pytest.raises(InvalidRequest):
         request_hrefs(etree.fromstring("<m/>"), "http://h")
     with pytest.raises(InvalidRequest):
-        request_hrefs(etree.fromstring("<m xmlns:D='DAV:'><D:href>/a/../b</D:href></m>"), "http://h")
+        request_hrefs(
+            etree.fromstring("<m xmlns:D='DAV:'><D:href>/a/../b</D:href></m>"), "http://h"
+        )
 
 
 def test_chunks_are_bounded_and_concatenate_to_one_document() -> None:

@@ -41,7 +41,11 @@ def world(tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[Services, 
         services.items.put(ALICE, coll, name, iter((body,)), "text/vcard; charset=utf-8")
     services.items.set_dead_props(ALICE, coll, "a.vcf", {"{urn:x-test}color": DEAD_ONE}, [])
     services.items.set_dead_props(
-        ALICE, coll, "d <e> é.vcf", {"{urn:x-test}color": DEAD_ONE, "{urn:y-test}note": DEAD_TWO}, []
+        ALICE,
+        coll,
+        "d <e> é.vcf",
+        {"{urn:x-test}color": DEAD_ONE, "{urn:y-test}note": DEAD_TWO},
+        [],
     )
     yield services, coll
     services.close()
@@ -77,7 +81,9 @@ requests = st.one_of(
 )
 
 
-@settings(max_examples=120, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
+@settings(
+    max_examples=120, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture]
+)
 @given(requests, st.sampled_from(NAMES), st.booleans())
 def test_item_responses_match_the_generic_property_path(
     world: tuple[Services, Collection], pf: PropfindRequest, name: str, with_data: bool
@@ -113,7 +119,9 @@ def test_a_body_that_cannot_be_served_gives_that_response_an_error(
     ctx = P.PropContext(services, ALICE, 1_000_000)
     item: Item = services.items.get(ALICE, coll, "b & c.vcf")
     fast = P.ItemResponses(
-        ctx, coll, PropfindRequest("prop", (clark(DAV, "getetag"), clark(CARDDAV, "address-data"))),
+        ctx,
+        coll,
+        PropfindRequest("prop", (clark(DAV, "getetag"), clark(CARDDAV, "address-data"))),
         clark(CARDDAV, "address-data"),
     )
     response = wrap(fast.response(item, IntegrityError("stored body 0123 does not match")))
