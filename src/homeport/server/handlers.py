@@ -7,6 +7,7 @@ the ASGI layer in `homeport.server.app` feeds them the request and streams bodie
 
 from __future__ import annotations
 
+import hashlib
 import html
 import itertools
 from collections.abc import Iterator
@@ -23,6 +24,7 @@ from homeport.errors import (
     AlreadyExists,
     Conflict,
     Forbidden,
+    IntegrityError,
     InvalidRequest,
     NotFound,
     PreconditionFailed,
@@ -72,6 +74,9 @@ class DavRequest:
     def xml(self) -> etree._Element | None:
         return parse_body(self.body, self.max_xml_size)
 
+
+WHOLE_BODY_MAX = 4 * 1024 * 1024
+"""Bodies up to this size are read whole, verified once and sent with one write."""
 
 LISTING_PAGE = 500
 """Members read and written per step of a PROPFIND Depth 1 (the rest streams)."""
@@ -134,14 +139,15 @@ class Handlers:
         return self.do_GET(req, head=True)
 
     def do_GET(self, req: DavRequest, head: bool = False) -> Response:
-        res = self.resolve(req)
+        res = resolve(self.services, req.actor, req.path, with_body=not head)
         if isinstance(res, Missing):
             raise NotFound("nothing here")
         if isinstance(res, ItemRes):
-            return self._get_item(req, res.item, head)
+            return self._get_item(req, res, head)
         return self._listing(req, res, head)
 
-    def _get_item(self, req: DavRequest, item: Item, head: bool) -> Response:
+    def _get_item(self, req: DavRequest, res: ItemRes, head: bool) -> Response:
+        item = res.item
         headers = {
             "ETag": item.etag,
             "Last-Modified": P._httpdate(item.modified_us),
@@ -158,9 +164,20 @@ class Handlers:
             raise PreconditionFailed("the resource changed (If-Match)")
         if head:
             return Response(b"", 200, headers, media_type=item.content_type)
-        if item.size <= self.services.store.inline_max:
+        if res.inline is not None:
+            # Read with the item in one view; verified here, once.
+            if hashlib.sha256(res.inline).hexdigest() != item.content_hash:
+                raise IntegrityError(
+                    f"stored body {item.content_hash[:12]} does not match its hash"
+                )
+            return Response(res.inline, 200, headers, media_type=item.content_type)
+        if item.size <= WHOLE_BODY_MAX:
+            # Read whole and verified once: a damaged body is a clean 500, never a 200.
             body = self.services.items.body(item)
             return Response(body, 200, headers, media_type=item.content_type)
+        # Large files stream. Checking the blob before the first byte is what turns
+        # damage into a 500 instead of a cut-off 200; the stream checks again as it goes,
+        # so bytes that change in between never complete a response either.
         self.services.store.verify_external(item.content_hash)
         return StreamingResponse(
             self.services.items.stream(item), 200, headers, media_type=item.content_type
