@@ -406,7 +406,9 @@ class SqliteReader:
             "ORDER BY seq",
             (collection_id, after_seq),
         )
-        return [Change(r[1], r[2], None if r[9] else _item(r)) for r in rows]
+        rows_list = rows.fetchall()
+        items = iter(_items(r[:9] for r in rows_list if not r[9]))
+        return [Change(r[1], r[2], None if r[9] else next(items)) for r in rows_list]
 
     def max_seq(self) -> int:
         row = self._one("SELECT MAX(seq) FROM log")
