@@ -244,6 +244,23 @@ def escape_text(text: str) -> str:
     )
 
 
+_C0_BYTES: Final = bytes(b for b in range(0x20) if b not in b"\t\n\r")
+_NOT_C0_BYTES: Final = bytes(b for b in range(0x100) if b not in _C0_BYTES)
+
+
+def escape_utf8(data: bytes) -> str:
+    """UTF-8 `data` (a stored body) as element content, like
+    ``escape_text(data.decode("utf-8", errors="replace"))`` but checked on the bytes,
+    several times faster for the bodies a sync or multiget carries by the thousand."""
+    if data.translate(None, _NOT_C0_BYTES) or b"\xef\xbf\xbe" in data or b"\xef\xbf\xbf" in data:
+        return escape_text(data.decode("utf-8", errors="replace"))  # raises ValueError
+    # No C0 control and no U+FFFE/U+FFFF; invalid UTF-8 decodes to U+FFFD: all XML chars.
+    text = data.decode("utf-8", errors="replace")
+    return (
+        text.replace("&", "&amp;").replace("<", "&lt;").replace(">", "&gt;").replace("\r", "&#13;")
+    )
+
+
 def escape_attr(text: str) -> str:
     """`text` as a double-quoted attribute value (whitespace kept as references)."""
     _check_chars(text)

@@ -28,6 +28,7 @@ from homeport.dav.xml import (
     end_tag,
     escape_attr,
     escape_text,
+    escape_utf8,
     qualified,
     start_tag,
     text_markup,
@@ -585,7 +586,7 @@ class ItemResponses:
                 if text is not None:
                     value = opening + escape_text(text) + closing
             elif kind == _DATA and data is not None:
-                value = opening + escape_text(data.decode("utf-8", errors="replace")) + closing
+                value = opening + escape_utf8(data) + closing
             if value is None and name in dead:
                 value = element_markup(dead_property_from_bytes(dead[name])).xml
             if value is not None:

@@ -263,3 +263,33 @@ def test_chunks_are_bounded_and_concatenate_to_one_document() -> None:
     assert all(len(c) < 4096 + 200 for c in chunks)
     root = etree.fromstring(b"".join(chunks))
     assert len(root.findall("{DAV:}response")) == 2000
+
+
+@given(st.binary(max_size=64) | xml_text.map(lambda t: t.encode()))
+def test_escaping_bytes_agrees_with_escaping_their_text(data: bytes) -> None:
+    from homeport.dav.xml import escape_utf8
+
+    text = data.decode("utf-8", errors="replace")
+    try:
+        expected = escape_text(text)
+    except ValueError:
+        with pytest.raises(ValueError):
+            escape_utf8(data)
+        return
+    assert escape_utf8(data) == expected
+
+
+@pytest.mark.parametrize(
+    "data", [b"\xef\xbf\xbe", b"a\xef\xbf\xbfb", b"\x01", b"\xed\xa0\x80", b"\xff"]
+)
+def test_escaping_bytes_edge_cases(data: bytes) -> None:
+    from homeport.dav.xml import escape_utf8
+
+    text = data.decode("utf-8", errors="replace")
+    try:
+        expected = escape_text(text)
+    except ValueError:
+        with pytest.raises(ValueError):
+            escape_utf8(data)
+    else:
+        assert escape_utf8(data) == expected
