@@ -463,6 +463,87 @@ def test_find_uid_ignores_deleted_and_replaced_items(metadata_store: MetadataSto
         assert found is not None and found.name == "c.ics"
 
 
+def test_list_items_page_walks_the_listing_in_name_order(metadata_store: MetadataStore) -> None:
+    names = [f"{i:04d}.ics" for i in range(0, 1200, 3)] + ["é.ics", "a b&<c>.ics"]
+    with metadata_store.write() as w:
+        cal = mkcol(w, "cal")
+        other = mkcol(w, "other")
+        for name in names:
+            put(w, cal, name, name.encode())
+        put(w, other, "0001.ics", b"elsewhere")
+        delete(w, cal, "0003.ics")
+    with metadata_store.read() as r:
+        everything = r.list_items(cal.id)
+        pages: list[list[Item]] = []
+        after: str | None = None
+        while True:
+            page = r.list_items_page(cal.id, after, 7)
+            if not page:
+                break
+            assert len(page) <= 7
+            pages.append(page)
+            after = page[-1].name
+        assert [i for p in pages for i in p] == everything
+        assert "0003.ics" not in {i.name for i in everything}
+        assert r.list_items_page(cal.id, None, 2) == everything[:2]
+        assert r.list_items_page(cal.id, everything[-1].name, 5) == []
+        assert r.list_items_page(cal.id, "0100", 1) == [r.get_item(cal.id, "0102.ics")]
+
+
+def test_items_and_inline_bodies_are_fetched_in_one_batch(metadata_store: MetadataStore) -> None:
+    with metadata_store.write() as w:
+        cal = mkcol(w, "cal")
+        other = mkcol(w, "other")
+        for i in range(1100):  # more than one IN (...) chunk
+            put(w, cal, f"{i:05d}.ics", f"body {i}".encode())
+        put(w, cal, "big.ics", b"external body", inline=False)
+        put(w, cal, "gone.ics", b"gone")
+        delete(w, cal, "gone.ics")
+        put(w, other, "00001.ics", b"other collection")
+    wanted = [f"{i:05d}.ics" for i in range(1099, -1, -1)]
+    asked = [*wanted, "big.ics", "gone.ics", "missing.ics", "00001.ics"]
+    with metadata_store.read() as r:
+        got = r.get_items_with_inline(cal.id, asked)
+        assert [item.name for item, _ in got] == sorted([*wanted, "big.ics"])
+        for item, body in got:
+            assert item == r.get_item(cal.id, item.name)
+            if item.name == "big.ics":
+                assert body is None
+            else:
+                assert body == f"body {int(item.name[:5])}".encode()
+                assert sha(body) == item.content_hash
+        assert r.get_items_with_inline(cal.id, []) == []
+        assert r.get_items_with_inline(other.id, ["00001.ics"])[0][1] == b"other collection"
+        hashes = [sha(b"body 1"), sha(b"body 2"), sha(b"external body"), sha(b"unknown")]
+        assert r.get_inline_blobs(hashes * 2) == {
+            sha(b"body 1"): b"body 1",
+            sha(b"body 2"): b"body 2",
+        }
+        many = [sha(f"body {i}".encode()) for i in range(1100)]
+        assert len(r.get_inline_blobs(many)) == 1100
+        assert r.get_inline_blobs([]) == {}
+
+
+def test_dead_props_of_many_items_at_once(metadata_store: MetadataStore) -> None:
+    with metadata_store.write() as w:
+        cal = mkcol(w, "cal")
+        other = mkcol(w, "other")
+        w.set_dead_props(cal.id, "", {"{x:}coll": b"c"}, ())
+        w.set_dead_props(cal.id, "a.ics", {"{x:}one": b"1", "{x:}two": b"2"}, ())
+        w.set_dead_props(cal.id, "b.ics", {"{x:}three": b"3"}, ())
+        w.set_dead_props(other.id, "a.ics", {"{x:}other": b"o"}, ())
+        for i in range(600):
+            w.set_dead_props(cal.id, f"m{i:03d}", {"{x:}n": str(i).encode()}, ())
+    with metadata_store.read() as r:
+        assert r.get_dead_props_many(cal.id, ["a.ics", "b.ics", "none.ics", "a.ics"]) == {
+            "a.ics": {"{x:}one": b"1", "{x:}two": b"2"},
+            "b.ics": {"{x:}three": b"3"},
+        }
+        many = r.get_dead_props_many(cal.id, [f"m{i:03d}" for i in range(600)])
+        assert len(many) == 600 and many["m599"] == {"{x:}n": b"599"}
+        assert r.get_dead_props_many(cal.id, []) == {}
+
+
 def test_items_overlapping_returns_every_candidate(metadata_store: MetadataStore) -> None:
     spans: dict[str, tuple[int | None, int | None]] = {
         "early": (10, 20),

@@ -65,12 +65,6 @@ def test_if_header_with_a_stale_etag_is_412(fresh: Proc) -> None:
         assert c.get("/dav/alice/files/doc.txt").content == b"v2, another device"
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="bug: dav/webdav.py href_to_path drops the scheme and host of an absolute href "
-    "(its docstring says a resource on another host is 'simply not found'), so a "
-    "multiget for http://elsewhere/dav/alice/... returns alice's local item",
-)
 def test_multiget_href_on_another_host_is_not_found(fresh: Proc) -> None:
     with fresh.client() as c:
         assert c.put("/dav/alice/contacts/c1.vcf", content=CARD).status_code == 201
@@ -253,12 +247,6 @@ def test_propfind_depth1_on_a_huge_collection_stays_within_budget(tmp_path: Path
         assert growth < 150 * 1024
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="bug: a PROPFIND Depth 1 answer is built whole in memory (server/handlers.py "
-    "do_PROPFIND: every member resolved into a list, one lxml Multistatus, then "
-    "to_bytes), so server memory grows by ~4 KiB per member with no bound",
-)
 def test_propfind_depth1_memory_does_not_grow_with_the_collection(tmp_path: Path) -> None:
     data = fresh_data(tmp_path, users=("alice",))
     populate_plain(data, "small", 2_000)

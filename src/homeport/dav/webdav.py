@@ -21,8 +21,9 @@ from __future__ import annotations
 
 import copy
 import re
-from collections.abc import Callable, Iterable, Mapping
+from collections.abc import Callable, Iterable, Iterator, Mapping
 from dataclasses import dataclass
+from functools import lru_cache
 from http import HTTPStatus
 from typing import Final, Literal
 from urllib.parse import SplitResult, quote, unquote, urlsplit
@@ -32,15 +33,23 @@ from lxml import etree
 from homeport import namespaces
 from homeport.dav.xml import (
     NSMAP,
+    NSMAP_DECLARATIONS,
+    XML_DECLARATION_TEXT,
     XML_LANG,
+    Markup,
     children,
     clark,
     element,
+    element_markup,
+    empty_markup,
+    escape_text,
     local_name,
+    markup_element,
     parse_body,
     require_tag,
     serialize,
     sub_element,
+    text_markup,
 )
 from homeport.errors import IntegrityError, InvalidRequest
 
@@ -340,21 +349,81 @@ def quote_href(path: str) -> str:
     return quote(path, safe="/", encoding="utf-8", errors="strict")
 
 
-def href_to_path(href: str) -> str:
+@lru_cache(maxsize=1024)
+def _plain_href_path(href: str) -> str:
+    # Cached: a multiget's hrefs are checked by its parser and again when answered.
+    return unquote_path(href)
+
+
+_PLAIN_PATH = re.compile(r"[^?#\\\t\r\n]*\Z")
+
+
+class ForeignHref(InvalidRequest):
+    """An absolute href names a resource on another server: it is never looked up here."""
+
+
+def _same_host(parts: SplitResult, origin: str) -> bool:
+    """Whether an absolute href's host (and port, when both name one) is `origin`'s.
+
+    The scheme is not compared: behind a TLS-terminating proxy the server sees http
+    while its clients write https URLs, and both name the same resource.
+    """
+    base = _split_url(origin)
+    try:
+        href_host, href_port = (parts.hostname or "").lower(), parts.port
+        base_host, base_port = (base.hostname or "").lower(), base.port
+    except ValueError as exc:
+        raise InvalidRequest(f"bad port in {parts.netloc!r}") from exc
+    if href_host != base_host:
+        return False
+    return href_port is None or base_port is None or href_port == base_port
+
+
+def href_to_path(href: str, origin: str | None = None) -> str:
     """Decode an href found in a request (a path or an absolute URL) to a checked path.
 
-    The host of an absolute URL is not checked: it only names a resource to look up,
-    and a resource on another host is simply not found.
+    With `origin` (the request's own ``scheme://host[:port]``), an absolute URL on
+    another host raises `ForeignHref`: it names something on another server, which
+    must not be answered with the local resource of the same path. Without `origin`
+    the host of an absolute URL is not checked.
     """
     href = href.strip()
     if not href:
         raise InvalidRequest("empty href")
+    if href.startswith("/") and not href.startswith("//") and _PLAIN_PATH.match(href):
+        return _plain_href_path(href)  # the common case: a path, no query, fragment or host
     parts = _split_url(href)
     if parts.query or parts.fragment:
         raise InvalidRequest(f"href must not have a query or fragment: {href!r}")
     if parts.scheme and parts.scheme.lower() not in _DEFAULT_PORTS:
         raise InvalidRequest(f"href must be an http(s) URL or a path: {href!r}")
-    return unquote_path(parts.path or "/")
+    path = unquote_path(parts.path or "/")
+    if origin is not None and parts.netloc and not _same_host(parts, origin):
+        raise ForeignHref(f"href {href[:200]!r} names another server")
+    return path
+
+
+def request_hrefs(root: etree._Element, origin: str) -> tuple[tuple[str, str | None], ...]:
+    """The DAV:href children of a multiget body, in order, duplicates dropped.
+
+    Each is ``(decoded path, decoded path)`` for an href naming this server, and
+    ``(href as sent, None)`` for one naming another server (absolute, other host).
+
+    Malformed hrefs raise `InvalidRequest`, as `parse_hrefs` does.
+    """
+    out: dict[str, str | None] = {}
+    for child in children(root):
+        if child.tag != _HREF:
+            continue
+        text = (child.text or "").strip()
+        try:
+            path: str | None = href_to_path(text, origin)
+        except ForeignHref:
+            path = None
+        out.setdefault(text if path is None else path, path)
+    if not out:
+        raise InvalidRequest(f"{root.tag} needs at least one DAV:href")
+    return tuple(out.items())
 
 
 def parse_destination(value: str | None, base_url: str) -> str:
@@ -534,8 +603,9 @@ def parse_if_header(value: str) -> IfHeader:
 
 # --- Building responses (13, 14.16, 16) ------------------------------------------------
 
-PropValue = etree._Element | str
-"""A property in a response: an element with its value, or a Clark name (empty element)."""
+PropValue = etree._Element | str | Markup
+"""A property in a response: an element with its value, a Clark name (an empty
+element), or `Markup` (the element already written as text, the fast path)."""
 
 
 def prop_element(name: str, text: str | None = None) -> etree._Element:
@@ -574,8 +644,20 @@ def error_body(namespace: str, name: str, message: str | None = None) -> bytes:
 def _attached(value: PropValue) -> etree._Element:
     if isinstance(value, str):
         return element(value)
+    if isinstance(value, Markup):
+        return markup_element(value)
     # Appending moves an lxml element; copy one that belongs to another tree.
     return copy.deepcopy(value) if value.getparent() is not None else value
+
+
+def _groups(
+    props_by_status: Mapping[int, Iterable[PropValue]],
+) -> list[tuple[int, list[PropValue]]]:
+    """Non-empty groups, 200 first then by code; none at all gives one empty 200."""
+    groups = [(code, list(values)) for code, values in props_by_status.items()]
+    groups = [(code, values) for code, values in groups if values]
+    groups.sort(key=lambda group: (group[0] != 200, group[0]))
+    return groups or [(200, [])]
 
 
 def append_propstats(
@@ -583,19 +665,116 @@ def append_propstats(
 ) -> None:
     """Append one DAV:propstat per status (200 first); a response with none gets an empty 200.
 
-    Shared by multistatus and the MKCOL/MKCALENDAR response bodies.
+    Used by the MKCOL/MKCALENDAR response bodies; a multistatus writes the same
+    structure as text (`response_markup`).
     """
-    groups = [(code, list(values)) for code, values in props_by_status.items()]
-    groups = [(code, values) for code, values in groups if values]
-    groups.sort(key=lambda group: (group[0] != 200, group[0]))
-    if not groups:
-        groups = [(200, [])]
-    for code, values in groups:
+    for code, values in _groups(props_by_status):
         propstat = sub_element(parent, clark(DAV, "propstat"))
         prop = sub_element(propstat, _PROP)
         for value in values:
             prop.append(_attached(value))
         sub_element(propstat, clark(DAV, "status"), status_line(code))
+
+
+# Multistatus bodies are written as text: one lxml tree for 10,000 members cost more
+# than everything else in a PROPFIND together, and text can be streamed.
+
+_STATUS_TEXT: dict[int, str] = {}
+
+
+def _status_markup(code: int) -> str:
+    text = _STATUS_TEXT.get(code)
+    if text is None:
+        text = _STATUS_TEXT[code] = f"<d:status>{status_line(code)}</d:status>"
+    return text
+
+
+def value_markup(value: PropValue) -> str:
+    """The text of one property value, whatever form it comes in."""
+    if isinstance(value, Markup):
+        return value.xml
+    if isinstance(value, str):
+        return empty_markup(value).xml
+    return element_markup(value).xml
+
+
+def href_markup(path: str) -> str:
+    """``<d:href>`` for a decoded path. Percent-encoding leaves only characters that
+    XML takes as they are (letters, digits, ``_.-~/%``), so nothing else is escaped."""
+    return f"<d:href>{quote_href(path)}</d:href>"
+
+
+def propstat_markup(code: int, values: Iterable[str]) -> str:
+    """One DAV:propstat from property values already written as text."""
+    return f"<d:propstat><d:prop>{''.join(values)}</d:prop>{_status_markup(code)}</d:propstat>"
+
+
+def response_markup(
+    path: str,
+    props_by_status: Mapping[int, Iterable[PropValue]],
+    *,
+    description: str | None = None,
+) -> str:
+    """One DAV:response (section 14.24) for decoded `path`, properties grouped by status."""
+    parts = [f"<d:response>{href_markup(path)}"]
+    for code, values in _groups(props_by_status):
+        parts.append(propstat_markup(code, [value_markup(v) for v in values]))
+    if description:
+        parts.append(text_markup(clark(DAV, "responsedescription"), description).xml)
+    parts.append("</d:response>")
+    return "".join(parts)
+
+
+def status_response_markup(
+    href: str,
+    status: int,
+    *,
+    error: tuple[str, str] | None = None,
+    description: str | None = None,
+    quoted: bool = False,
+) -> str:
+    """A DAV:response with a bare status for `href` (a deleted member, a failed href).
+
+    `href` is a decoded path, or with `quoted` the href exactly as to be written (an
+    href a client sent, escaped here).
+    """
+    href_xml = f"<d:href>{escape_text(href)}</d:href>" if quoted else href_markup(href)
+    parts = [f"<d:response>{href_xml}{_status_markup(status)}"]
+    if error is not None:
+        parts.append(f"<d:error>{empty_markup(clark(*error)).xml}</d:error>")
+    if description:
+        parts.append(text_markup(clark(DAV, "responsedescription"), description).xml)
+    parts.append("</d:response>")
+    return "".join(parts)
+
+
+MULTISTATUS_START: Final = f"{XML_DECLARATION_TEXT}<d:multistatus{NSMAP_DECLARATIONS}>"
+MULTISTATUS_END: Final = "</d:multistatus>"
+
+
+def sync_token_markup(token: str) -> str:
+    return text_markup(clark(DAV, "sync-token"), token).xml
+
+
+def multistatus_chunks(
+    responses: Iterable[str], *, tail: str = "", chunk_size: int = 65536
+) -> Iterator[bytes]:
+    """A multistatus body as UTF-8 chunks of about `chunk_size` bytes, for streaming.
+
+    `responses` is consumed lazily, so memory stays bounded by one chunk (plus what
+    the iterable holds); `tail` (e.g. `sync_token_markup`) goes just before the end.
+    """
+    buf = [MULTISTATUS_START]
+    size = len(MULTISTATUS_START)
+    for response in responses:
+        buf.append(response)
+        size += len(response)
+        if size >= chunk_size:
+            yield "".join(buf).encode("utf-8")
+            buf, size = [], 0
+    buf.append(tail)
+    buf.append(MULTISTATUS_END)
+    yield "".join(buf).encode("utf-8")
 
 
 class Multistatus:
@@ -610,12 +789,11 @@ class Multistatus:
     """
 
     def __init__(self) -> None:
-        self._root = element(clark(DAV, "multistatus"))
+        self._responses: list[str] = []
         self.sync_token: str | None = None
-        self._count = 0
 
     def __len__(self) -> int:
-        return self._count
+        return len(self._responses)
 
     def add_propstat(
         self,
@@ -625,10 +803,7 @@ class Multistatus:
         description: str | None = None,
     ) -> None:
         """Add a response for decoded `path` with its properties grouped by status."""
-        response = self._response(path)
-        append_propstats(response, props_by_status)
-        if description:
-            sub_element(response, clark(DAV, "responsedescription"), description)
+        self._responses.append(response_markup(path, props_by_status, description=description))
 
     def add_status(
         self,
@@ -643,24 +818,15 @@ class Multistatus:
         `error` is a ``(namespace, name)`` precondition, e.g.
         ``(DAV, "number-of-matches-within-limits")`` for a truncated result (507).
         """
-        response = self._response(path)
-        sub_element(response, clark(DAV, "status"), status_line(status))
-        if error is not None:
-            err = sub_element(response, clark(DAV, "error"))
-            sub_element(err, clark(*error))
-        if description:
-            sub_element(response, clark(DAV, "responsedescription"), description)
+        self._responses.append(
+            status_response_markup(path, status, error=error, description=description)
+        )
 
-    def _response(self, path: str) -> etree._Element:
-        response = sub_element(self._root, clark(DAV, "response"))
-        sub_element(response, _HREF, quote_href(path))
-        self._count += 1
-        return response
+    def add_markup(self, response: str) -> None:
+        """Add a response already written as text (`response_markup` and friends)."""
+        self._responses.append(response)
 
     def to_bytes(self) -> bytes:
         """The body; the sync token, when set, goes last as RFC 6578 section 6.4 requires."""
-        root = self._root
-        if self.sync_token is not None:
-            root = copy.deepcopy(root)
-            sub_element(root, clark(DAV, "sync-token"), self.sync_token)
-        return serialize(root)
+        tail = "" if self.sync_token is None else sync_token_markup(self.sync_token)
+        return b"".join(multistatus_chunks(self._responses, tail=tail, chunk_size=1 << 62))

@@ -7,7 +7,9 @@ the ASGI layer in `homeport.server.app` feeds them the request and streams bodie
 
 from __future__ import annotations
 
+import hashlib
 import html
+import itertools
 from collections.abc import Iterator
 from dataclasses import dataclass
 
@@ -22,6 +24,7 @@ from homeport.errors import (
     AlreadyExists,
     Conflict,
     Forbidden,
+    IntegrityError,
     InvalidRequest,
     NotFound,
     PreconditionFailed,
@@ -72,8 +75,19 @@ class DavRequest:
         return parse_body(self.body, self.max_xml_size)
 
 
+WHOLE_BODY_MAX = 4 * 1024 * 1024
+"""Bodies up to this size are read whole, verified once and sent with one write."""
+
+LISTING_PAGE = 500
+"""Members read and written per step of a PROPFIND Depth 1 (the rest streams)."""
+
+
 def multistatus(ms: webdav.Multistatus) -> Response:
     return Response(ms.to_bytes(), 207, media_type=XML)
+
+
+def _multistatus_response(responses: list[str]) -> Response:
+    return Response(b"".join(webdav.multistatus_chunks(responses)), 207, media_type=XML)
 
 
 def etag_list(value: str | None) -> tuple[str, ...] | None:
@@ -125,14 +139,15 @@ class Handlers:
         return self.do_GET(req, head=True)
 
     def do_GET(self, req: DavRequest, head: bool = False) -> Response:
-        res = self.resolve(req)
+        res = resolve(self.services, req.actor, req.path, with_body=not head)
         if isinstance(res, Missing):
             raise NotFound("nothing here")
         if isinstance(res, ItemRes):
-            return self._get_item(req, res.item, head)
+            return self._get_item(req, res, head)
         return self._listing(req, res, head)
 
-    def _get_item(self, req: DavRequest, item: Item, head: bool) -> Response:
+    def _get_item(self, req: DavRequest, res: ItemRes, head: bool) -> Response:
+        item = res.item
         headers = {
             "ETag": item.etag,
             "Last-Modified": P._httpdate(item.modified_us),
@@ -149,9 +164,20 @@ class Handlers:
             raise PreconditionFailed("the resource changed (If-Match)")
         if head:
             return Response(b"", 200, headers, media_type=item.content_type)
-        if item.size <= self.services.store.inline_max:
+        if res.inline is not None:
+            # Read with the item in one view; verified here, once.
+            if hashlib.sha256(res.inline).hexdigest() != item.content_hash:
+                raise IntegrityError(
+                    f"stored body {item.content_hash[:12]} does not match its hash"
+                )
+            return Response(res.inline, 200, headers, media_type=item.content_type)
+        if item.size <= WHOLE_BODY_MAX:
+            # Read whole and verified once: a damaged body is a clean 500, never a 200.
             body = self.services.items.body(item)
             return Response(body, 200, headers, media_type=item.content_type)
+        # Large files stream. Checking the blob before the first byte is what turns
+        # damage into a 500 instead of a cut-off 200; the stream checks again as it goes,
+        # so bytes that change in between never complete a response either.
         self.services.store.verify_external(item.content_hash)
         return StreamingResponse(
             self.services.items.stream(item), 200, headers, media_type=item.content_type
@@ -205,12 +231,50 @@ class Handlers:
         res = self.resolve(req)
         if isinstance(res, Missing):
             raise NotFound("nothing here")
-        targets = [res] + (self._members(req, res) if depth == "1" else [])
         ctx = self.ctx(req)
-        ms = webdav.Multistatus()
-        for target in targets:
-            ms.add_propstat(href_of(target), self._props_for(ctx, target, pf))
-        return multistatus(ms)
+        # Everything that can fail for the request as a whole happens before the first
+        # byte: the target, its own properties and the first page of members.
+        head = [webdav.response_markup(href_of(res), self._props_for(ctx, res, pf))]
+        if depth == "0":
+            return _multistatus_response(head)
+        if not isinstance(res, CollectionRes):
+            for member in self._members(req, res):
+                head.append(
+                    webdav.response_markup(href_of(member), self._props_for(ctx, member, pf))
+                )
+            return _multistatus_response(head)
+        coll = res.collection
+        if coll.kind is CollectionKind.PLAIN:
+            for child in self.services.collections.children(req.actor, coll.owner, coll.path):
+                sub = CollectionRes(child)
+                head.append(webdav.response_markup(href_of(sub), self._props_for(ctx, sub, pf)))
+        items = P.ItemResponses(ctx, coll, pf)
+        first = self.services.items.list_page(req.actor, coll, None, LISTING_PAGE)
+        head.extend(self._item_responses(req, items, first))
+        if len(first) < LISTING_PAGE:
+            return _multistatus_response(head)
+        # A large collection streams, one page of members at a time: memory stays flat
+        # whatever the collection's size.
+        rest = self._listing_pages(req, items, first[-1].name)
+        return StreamingResponse(
+            webdav.multistatus_chunks(itertools.chain(head, rest)), 207, media_type=XML
+        )
+
+    def _item_responses(
+        self, req: DavRequest, items: P.ItemResponses, page: list[Item]
+    ) -> list[str]:
+        dead: dict[str, dict[str, bytes]] = {}
+        if items.needs_dead and page:
+            dead = self.services.items.dead_props_many(items.coll, [i.name for i in page])
+        return [items.response(item, dead=dead.get(item.name)) for item in page]
+
+    def _listing_pages(self, req: DavRequest, items: P.ItemResponses, after: str) -> Iterator[str]:
+        while True:
+            page = self.services.items.list_page(req.actor, items.coll, after, LISTING_PAGE)
+            if not page:
+                return
+            yield from self._item_responses(req, items, page)
+            after = page[-1].name
 
     @staticmethod
     def _props_for(
@@ -218,12 +282,8 @@ class Handlers:
         res: Resource,
         pf: webdav.PropfindRequest,
         extra: dict[str, P.Getter] | None = None,
-    ) -> dict[int, list[etree._Element | str]]:
-        if pf.kind == "propname":
-            return P.propname(ctx, res)
-        if pf.kind == "allprop":
-            return P.allprop(ctx, res, pf.include)
-        return P.render(ctx, res, pf.names, extra=extra)
+    ) -> dict[int, list[webdav.PropValue]]:
+        return P.props_for(ctx, res, pf, extra)
 
     # -- PROPPATCH ------------------------------------------------------------------
 

@@ -10,7 +10,7 @@ from lxml import etree
 from starlette.responses import Response
 
 from homeport.dav import caldav, carddav, sync, webdav
-from homeport.dav.xml import clark, element
+from homeport.dav.xml import Markup, clark, text_markup
 from homeport.errors import HomeportError, NotFound, ValidationError
 from homeport.formats.calquery import render_calendar_data
 from homeport.formats.filters import CalendarDataRequest
@@ -38,8 +38,8 @@ ADDRESS_DATA = clark(CARDDAV, "address-data")
 def _data_getter(name: str, body: bytes) -> dict[str, P.Getter]:
     text = body.decode("utf-8", errors="replace")
 
-    def get(ctx: P.PropContext, res: Resource) -> etree._Element:
-        return element(name, text)
+    def get(ctx: P.PropContext, res: Resource) -> Markup:
+        return text_markup(name, text)
 
     return {name: get}
 
@@ -65,6 +65,44 @@ def report(h: Handlers, req: DavRequest) -> Response:
     return handler(h, req, root, res)
 
 
+def _data_name(coll: Collection) -> str | None:
+    """The property that carries an item's body in this collection's reports."""
+    if coll.kind is CollectionKind.CALENDAR:
+        return CALENDAR_DATA
+    if coll.kind is CollectionKind.ADDRESSBOOK:
+        return ADDRESS_DATA
+    return None
+
+
+def _wants_data(props: webdav.PropfindRequest, data_name: str | None) -> bool:
+    if data_name is None:
+        return False
+    return data_name in (props.names if props.kind == "prop" else props.include)
+
+
+BATCH = 500
+"""Items whose bodies and dead properties are read together in one step."""
+
+
+def _item_batch_responses(
+    h: Handlers,
+    items: P.ItemResponses,
+    batch: list[Item],
+    bodies: dict[str, bytes | HomeportError] | None,
+) -> list[str]:
+    dead: dict[str, dict[str, bytes]] = {}
+    if items.needs_dead and batch:
+        dead = h.services.items.dead_props_many(items.coll, [i.name for i in batch])
+    return [
+        items.response(
+            item,
+            None if bodies is None else bodies[item.content_hash],
+            dead.get(item.name),
+        )
+        for item in batch
+    ]
+
+
 def _sync_collection(h: Handlers, req: DavRequest, root: etree._Element, res: Resource) -> Response:
     sr = sync.parse_sync_collection(root)
     coll = _require_collection(res)
@@ -74,18 +112,20 @@ def _sync_collection(h: Handlers, req: DavRequest, root: etree._Element, res: Re
         changes = changes[: sr.limit]
         truncated = True
         token = h.services.items.sync_token(coll, changes[-1].seq) if changes else token
-    ctx = h.ctx(req)
+    data_name = _data_name(coll)
+    wants_data = sr.props.kind == "prop" and data_name in sr.props.names
+    items = P.ItemResponses(h.ctx(req), coll, sr.props, data_name if wants_data else None)
     ms = webdav.Multistatus()
-    wants_data = sr.props.kind == "prop" and (
-        CALENDAR_DATA in sr.props.names or ADDRESS_DATA in sr.props.names
-    )
-    for change in changes:
-        href = item_href(coll, change.name)
-        if change.item is None:
-            ms.add_status(href, 404)
-            continue
-        extra = _item_data(h, coll, change.item, CalendarDataRequest()) if wants_data else None
-        ms.add_propstat(href, h._props_for(ctx, ItemRes(coll, change.item), sr.props, extra))
+    for start in range(0, len(changes), BATCH):
+        batch = changes[start : start + BATCH]
+        present = [c.item for c in batch if c.item is not None]
+        bodies = h.services.items.read_bodies(present) if wants_data else None
+        rendered = iter(_item_batch_responses(h, items, present, bodies))
+        for change in batch:
+            if change.item is None:
+                ms.add_status(item_href(coll, change.name), 404)
+            else:
+                ms.add_markup(next(rendered))
     if truncated:
         ms.add_status(href_of(res), 507, error=(DAV, "number-of-matches-within-limits"))
     ms.sync_token = token
@@ -98,14 +138,21 @@ def _item_data(
     body = h.services.items.body(item)
     if coll.kind is CollectionKind.CALENDAR:
         if data.expand or data.limit_recurrence_set:
-            try:
-                body = render_calendar_data(parse_calendar_object(body), body, data)
-            except HomeportError:
-                pass
+            body = _shaped(body, data)
         return _data_getter(CALENDAR_DATA, body)
     if coll.kind is CollectionKind.ADDRESSBOOK:
         return _data_getter(ADDRESS_DATA, body)
     return {}
+
+
+def _shaped(body: bytes, data: CalendarDataRequest) -> bytes:
+    """calendar-data as the request shapes it (expand, limit-recurrence-set)."""
+    if not (data.expand or data.limit_recurrence_set):
+        return body
+    try:
+        return render_calendar_data(parse_calendar_object(body), body, data)
+    except HomeportError:
+        return body
 
 
 def _multiget(
@@ -113,42 +160,120 @@ def _multiget(
     req: DavRequest,
     res: Resource,
     props: webdav.PropfindRequest,
-    paths: tuple[str, ...],
+    root: etree._Element,
     data: CalendarDataRequest,
     kind: CollectionKind,
 ) -> Response:
+    """calendar-multiget / addressbook-multiget: hrefs are grouped by collection, each
+    collection is resolved once and its items and bodies are read in one batch."""
     ctx = h.ctx(req)
-    ms = webdav.Multistatus()
-    for path in paths:
-        try:
-            target = h.resolve(req, path)
-        except HomeportError:  # not found, another user's, malformed: all just absent
-            ms.add_status(path, 404)
+    hrefs = webdav.request_hrefs(root, req.base_url)
+    answers: dict[str, str] = {}
+    groups: dict[str, list[str]] = {}
+    for key, path in hrefs:
+        if path is None:
+            answers[key] = webdav.status_response_markup(
+                key, 404, description="this href names another server", quoted=True
+            )
             continue
+        parent, _, name = path.rpartition("/")
+        if name:
+            groups.setdefault(parent, []).append(name)
+        else:
+            answers[key] = _one_href(h, req, ctx, props, path, data, kind)
+    for parent, names in groups.items():
+        try:
+            target = h.resolve(req, parent + "/")
+        except HomeportError:  # not found, another user's, malformed: all just absent
+            target = None
+        coll = target.collection if isinstance(target, CollectionRes) else None
+        if coll is None or coll.kind is not kind:
+            for name in names:
+                answers[f"{parent}/{name}"] = _one_href(
+                    h, req, ctx, props, f"{parent}/{name}", data, kind
+                )
+            continue
+        data_name = _data_name(coll)
+        wants = _wants_data(props, data_name)
+        items = P.ItemResponses(ctx, coll, props, data_name if wants else None)
+        for start in range(0, len(names), BATCH):
+            chunk = names[start : start + BATCH]
+            found = h.services.items.fetch(req.actor, coll, chunk, with_bodies=wants)
+            dead: dict[str, dict[str, bytes]] = {}
+            if items.needs_dead and found:
+                dead = h.services.items.dead_props_many(coll, list(found))
+            for name in chunk:
+                path = f"{parent}/{name}"
+                if name not in found:
+                    # Not an item of this collection; maybe a sub-collection, or nothing.
+                    answers[path] = _one_href(h, req, ctx, props, path, data, kind)
+                    continue
+                item, body = found[name]
+                if isinstance(body, bytes) and kind is CollectionKind.CALENDAR:
+                    body = _shaped(body, data)
+                answers[path] = items.response(item, body, dead.get(name))
+    ms = webdav.Multistatus()
+    for key, _ in hrefs:
+        ms.add_markup(answers[key])
+    return Response(ms.to_bytes(), 207, media_type=XML)
+
+
+def _one_href(
+    h: Handlers,
+    req: DavRequest,
+    ctx: P.PropContext,
+    props: webdav.PropfindRequest,
+    path: str,
+    data: CalendarDataRequest,
+    kind: CollectionKind,
+) -> str:
+    """One multiget href resolved on its own (a collection, or something absent)."""
+    try:
+        target = h.resolve(req, path)
+    except HomeportError:  # not found, another user's, malformed: all just absent
+        return webdav.status_response_markup(path, 404)
+    try:
         if isinstance(target, ItemRes) and target.collection.kind is kind:
             extra = _item_data(h, target.collection, target.item, data)
-            ms.add_propstat(path, h._props_for(ctx, target, props, extra))
-        elif isinstance(target, CollectionRes):
-            ms.add_propstat(path, h._props_for(ctx, target, props))
-        else:
-            ms.add_status(path, 404)
-    return Response(ms.to_bytes(), 207, media_type=XML)
+            return webdav.response_markup(path, h._props_for(ctx, target, props, extra))
+        if isinstance(target, CollectionRes):
+            return webdav.response_markup(path, h._props_for(ctx, target, props))
+    except (HomeportError, ValueError) as exc:
+        return P.error_response_markup(path, exc)
+    return webdav.status_response_markup(path, 404)
 
 
 def _calendar_multiget(
     h: Handlers, req: DavRequest, root: etree._Element, res: Resource
 ) -> Response:
     mg = caldav.parse_calendar_multiget(root)
-    return _multiget(h, req, res, mg.props, mg.paths, mg.data, CollectionKind.CALENDAR)
+    return _multiget(h, req, res, mg.props, root, mg.data, CollectionKind.CALENDAR)
 
 
 def _addressbook_multiget(
     h: Handlers, req: DavRequest, root: etree._Element, res: Resource
 ) -> Response:
     mg = carddav.parse_addressbook_multiget(root)
-    return _multiget(
-        h, req, res, mg.props, mg.paths, CalendarDataRequest(), CollectionKind.ADDRESSBOOK
-    )
+    return _multiget(h, req, res, mg.props, root, CalendarDataRequest(), CollectionKind.ADDRESSBOOK)
+
+
+def _query_responses(
+    h: Handlers,
+    req: DavRequest,
+    coll: Collection,
+    props: webdav.PropfindRequest,
+    results: list[tuple[Item, bytes]],
+    ms: webdav.Multistatus,
+) -> None:
+    data_name = _data_name(coll)
+    items = P.ItemResponses(h.ctx(req), coll, props, data_name)
+    for start in range(0, len(results), BATCH):
+        batch = results[start : start + BATCH]
+        dead: dict[str, dict[str, bytes]] = {}
+        if items.needs_dead:
+            dead = h.services.items.dead_props_many(coll, [i.name for i, _ in batch])
+        for item, body in batch:
+            ms.add_markup(items.response(item, body, dead.get(item.name)))
 
 
 def _calendar_query(h: Handlers, req: DavRequest, root: etree._Element, res: Resource) -> Response:
@@ -160,13 +285,8 @@ def _calendar_query(h: Handlers, req: DavRequest, root: etree._Element, res: Res
     results = h.services.items.calendar_query(req.actor, coll, cq.query)
     if isinstance(res, ItemRes):
         results = [(i, b) for i, b in results if i.name == res.item.name]
-    ctx = h.ctx(req)
     ms = webdav.Multistatus()
-    for item, body in results:
-        extra = _data_getter(CALENDAR_DATA, body)
-        ms.add_propstat(
-            item_href(coll, item.name), h._props_for(ctx, ItemRes(coll, item), cq.props, extra)
-        )
+    _query_responses(h, req, coll, cq.props, results, ms)
     return Response(ms.to_bytes(), 207, media_type=XML)
 
 
@@ -177,13 +297,8 @@ def _addressbook_query(
     coll = _require_collection(res, CollectionKind.ADDRESSBOOK)
     limit = aq.query.limit
     results = h.services.items.addressbook_query(req.actor, coll, aq.query)
-    ctx = h.ctx(req)
     ms = webdav.Multistatus()
-    for item, body in results:
-        extra = _data_getter(ADDRESS_DATA, body)
-        ms.add_propstat(
-            item_href(coll, item.name), h._props_for(ctx, ItemRes(coll, item), aq.props, extra)
-        )
+    _query_responses(h, req, coll, aq.props, results, ms)
     if limit is not None and len(results) >= limit:
         ms.add_status(href_of(res), 507, error=(DAV, "number-of-matches-within-limits"))
     return Response(ms.to_bytes(), 207, media_type=XML)

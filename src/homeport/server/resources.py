@@ -9,7 +9,7 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 from homeport.errors import InvalidRequest
 from homeport.services import Services
@@ -40,6 +40,8 @@ class CollectionRes:
 class ItemRes:
     collection: Collection
     item: Item
+    inline: bytes | None = field(default=None, compare=False, repr=False)
+    """The body as stored inline, when `resolve` was asked for it (unverified)."""
 
 
 @dataclass(frozen=True)
@@ -102,8 +104,11 @@ def split_path(path: str) -> tuple[str, str] | None:
     return owner, rel
 
 
-def resolve(services: Services, actor: Actor, path: str) -> Resource:
+def resolve(services: Services, actor: Actor, path: str, with_body: bool = False) -> Resource:
     """What `path` (decoded) names, as seen by `actor`.
+
+    With `with_body`, an item comes with its inline body (`ItemRes.inline`, unverified)
+    read in the same view: a GET then needs no second read.
 
     Raises Forbidden for another user's space (so existence is not disclosed beyond
     the user name) and NotFound for a user that does not exist.
@@ -124,7 +129,12 @@ def resolve(services: Services, actor: Actor, path: str) -> Resource:
         parent_path, _, name = rel.rpartition("/")
         parent = r.get_collection(owner, parent_path) if parent_path else None
         if parent is not None:
-            item = r.get_item(parent.id, name)
-            if item is not None:
-                return ItemRes(parent, item)
+            if with_body:
+                found = r.get_items_with_inline(parent.id, [name])
+                if found:
+                    return ItemRes(parent, found[0][0], found[0][1])
+            else:
+                item = r.get_item(parent.id, name)
+                if item is not None:
+                    return ItemRes(parent, item)
     return Missing(owner, rel, parent, parent_is_home=not parent_path)

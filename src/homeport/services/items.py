@@ -3,13 +3,15 @@
 from __future__ import annotations
 
 import dataclasses
+import hashlib
 import logging
-from collections.abc import Iterable, Iterator
+from collections.abc import Iterable, Iterator, Sequence
 from dataclasses import dataclass
 
 from homeport.errors import (
     Conflict,
     HomeportError,
+    IntegrityError,
     InvalidSyncToken,
     NotFound,
     PreconditionFailed,
@@ -171,6 +173,62 @@ class Items:
                 body = self.store.read_body(item.content_hash, r) if item else None
                 out.append((name, item, body))
         return out
+
+    def list_page(
+        self, actor: Actor, coll: Collection, after: str | None, limit: int
+    ) -> list[Item]:
+        """One page of `list_items`: up to `limit` items named after `after`, by name."""
+        authorize(actor, coll.owner)
+        with self.store.read() as r:
+            return r.list_items_page(coll.id, after, limit)
+
+    def fetch(
+        self, actor: Actor, coll: Collection, names: Sequence[str], with_bodies: bool = True
+    ) -> dict[str, tuple[Item, bytes | HomeportError | None]]:
+        """The current items among `names` (a multiget), by name, from one read view,
+        each with its verified body (with `with_bodies`), or the error that stopped it
+        (`IntegrityError` for a damaged or missing body): one bad body does not stop
+        the others. Absent names are left out. A few queries, not a few per name.
+        """
+        authorize(actor, coll.owner)
+        out: dict[str, tuple[Item, bytes | HomeportError | None]] = {}
+        with self.store.read() as r:
+            for item, inline in r.get_items_with_inline(coll.id, names):
+                body: bytes | HomeportError | None = None
+                if with_bodies:
+                    body = self._verified_body(r, item.content_hash, inline)
+                out[item.name] = (item, body)
+        return out
+
+    def read_bodies(self, items: Iterable[Item]) -> dict[str, bytes | HomeportError]:
+        """The verified bodies of `items`, by content hash, from one read view; a body
+        that cannot be served maps to its error instead of raising."""
+        hashes = list(dict.fromkeys(item.content_hash for item in items))
+        out: dict[str, bytes | HomeportError] = {}
+        with self.store.read() as r:
+            inline = r.get_inline_blobs(hashes)
+            for content_hash in hashes:
+                out[content_hash] = self._verified_body(r, content_hash, inline.get(content_hash))
+        return out
+
+    def _verified_body(
+        self, r: MetadataReader, content_hash: str, inline: bytes | None
+    ) -> bytes | HomeportError:
+        if inline is None:
+            try:
+                return self.store.read_body(content_hash, r)
+            except HomeportError as exc:
+                return exc
+        if hashlib.sha256(inline).hexdigest() != content_hash:
+            return IntegrityError(f"stored body {content_hash[:12]} does not match its hash")
+        return inline
+
+    def dead_props_many(
+        self, coll: Collection, names: Iterable[str]
+    ) -> dict[str, dict[str, bytes]]:
+        """`dead_props` of many items at once; items without any are left out."""
+        with self.store.read() as r:
+            return r.get_dead_props_many(coll.id, names)
 
     def bodies(self, actor: Actor, coll: Collection) -> list[tuple[Item, bytes]]:
         """Every current item with its body, from one consistent snapshot."""

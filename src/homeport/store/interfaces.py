@@ -11,7 +11,7 @@ Every backend must pass the shared suite in `tests/backends/`.
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Iterator
+from collections.abc import Iterable, Iterator, Sequence
 from contextlib import AbstractContextManager
 from typing import Protocol
 
@@ -107,6 +107,33 @@ class MetadataReader(Protocol):
         """Current (non-deleted) items, ordered by name."""
 
     def get_item(self, collection_id: int, name: str) -> Item | None: ...
+
+    def list_items_page(self, collection_id: int, after: str | None, limit: int) -> list[Item]:
+        """Up to `limit` current items whose name sorts after `after` (from the first when
+        None), ordered by name: a listing in pages, each an index range scan.
+
+        Pages read in separate views are each consistent, not with each other: an item
+        renamed between two pages may be listed twice or not at all.
+        """
+
+    def get_items_with_inline(
+        self, collection_id: int, names: Sequence[str]
+    ) -> list[tuple[Item, bytes | None]]:
+        """The current items among `names`, each with its body when the body is kept
+        inline (None when it lives in the blob store, or no blob row exists), ordered by
+        name. Names that are absent or deleted are left out; duplicates count once.
+        A few queries for any number of names (a multiget), not one per name.
+        Bodies are returned as stored: the caller verifies them against their hash.
+        """
+
+    def get_inline_blobs(self, content_hashes: Iterable[str]) -> dict[str, bytes]:
+        """The inline bodies among `content_hashes`, by hash; hashes of external or
+        unknown blobs are left out. Unverified, like `get_inline_blob`."""
+
+    def get_dead_props_many(
+        self, collection_id: int, names: Iterable[str]
+    ) -> dict[str, dict[str, bytes]]:
+        """`get_dead_props` for many names at once; names without any are left out."""
 
     def find_uid(self, collection_id: int, uid: str) -> Item | None:
         """The current item carrying `uid` in the collection, if any."""
