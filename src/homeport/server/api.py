@@ -34,7 +34,7 @@ from homeport.namespaces import DAV
 from homeport.server import api_schema as schema
 from homeport.server.api_schema import JSON, Field, Operation
 from homeport.server.auth import Authenticator
-from homeport.server.errors import REALM, status_for
+from homeport.server.errors import error_headers, status_for
 from homeport.services import Services
 from homeport.services.accounts import Actor
 from homeport.services.guards import Guards
@@ -70,10 +70,10 @@ def _error_slug(exc: HomeportError) -> str:
     return re.sub(r"(?<!^)(?=[A-Z])", "-", name).lower()
 
 
-def json_error(status: int, error: str, message: str) -> JSONResponse:
-    headers = {"Cache-Control": "no-store"}
-    if status == 401:
-        headers["WWW-Authenticate"] = REALM
+def json_error(
+    status: int, error: str, message: str, extra: Mapping[str, str] | None = None
+) -> JSONResponse:
+    headers = {"Cache-Control": "no-store", **(extra or {})}
     return JSONResponse({"error": error, "message": message}, status, headers)
 
 
@@ -81,7 +81,9 @@ def error_json_response(exc: HomeportError) -> JSONResponse:
     """A domain error as JSON, with the status the server-wide table gives it."""
     if isinstance(exc, IntegrityError):
         log.error("integrity error: %s", exc.message)
-    return json_error(status_for(exc), _error_slug(exc), exc.message)
+    # The headers come from the same place as DAV's: WWW-Authenticate on a 401,
+    # Retry-After on every 429.
+    return json_error(status_for(exc), _error_slug(exc), exc.message, error_headers(exc))
 
 
 def _compile(path: str) -> re.Pattern[str]:
@@ -185,13 +187,14 @@ class Api:
             raise NotFound("no such API endpoint (see /api/v1/openapi.json)")
         if op.operation_id == "openapi":
             return Response(self._spec, 200, media_type="application/json")
-        actor = await anyio.to_thread.run_sync(
-            self.auth.authenticate,
-            request.headers.get("authorization"),
-            request.headers.get("user-agent", "")[:200],
-            request.client.host if request.client else None,
-            limiter=self.limiter,
-        )
+        header = request.headers.get("authorization")
+        client = request.headers.get("user-agent", "")[:200]
+        address = request.client.host if request.client else None
+        actor = self.auth.cached(header, client, address)
+        if actor is None:
+            actor = await anyio.to_thread.run_sync(
+                self.auth.authenticate, header, client, address, limiter=self.limiter
+            )
         path = _fields(op.path_params, path_args, "path parameter", from_text=True)
         query = _fields(op.query_params, _single_query(request), "query parameter", from_text=True)
         body: dict[str, Any] = {}
