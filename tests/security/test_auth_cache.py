@@ -159,3 +159,21 @@ def test_eight_concurrent_first_sign_ins_keep_memory_bounded(tmp_path: Path) -> 
         assert (right - base) / 1024 < 64 + 48, right - base
         # Two slots: at most two runs at once.
         assert (wrong - base) / 1024 < 2 * 64 + 48, wrong - base
+
+
+def test_the_history_api_429_carries_retry_after(tmp_path: Path) -> None:
+    data = fresh_data(tmp_path, users=("alice",))
+    with launcher() as starter:
+        server = starter.start(data)
+        url = server.url + "/api/v1/users/alice/trash"
+        statuses = [
+            httpx.get(url, auth=("alice", f"wrong-{i}"), timeout=30).status_code
+            for i in range(PAIR_LIMIT.free + 1)
+        ]
+        assert statuses == [401] * (PAIR_LIMIT.free + 1)
+        refused = httpx.get(url, auth=("alice", "wrong-again"), timeout=30)
+        assert refused.status_code == 429
+        assert int(refused.headers["retry-after"]) >= 1
+        assert refused.json()["error"] == "too-many-requests"
+        unauthenticated = httpx.get(url, timeout=30)
+        assert unauthenticated.headers["www-authenticate"].startswith("Basic")
