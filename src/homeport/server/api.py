@@ -34,6 +34,7 @@ from homeport.namespaces import DAV
 from homeport.server import api_schema as schema
 from homeport.server.api_schema import JSON, Field, Operation
 from homeport.server.auth import Authenticator
+from homeport.server.bodies import read_body
 from homeport.server.errors import error_headers, status_for
 from homeport.services import Services
 from homeport.services.accounts import Actor
@@ -140,9 +141,14 @@ class Api:
     """The /api/v1/ endpoints, mounted by `HomeportApp` in front of the DAV tree."""
 
     def __init__(
-        self, services: Services, auth: Authenticator, limiter: anyio.CapacityLimiter
+        self,
+        services: Services,
+        auth: Authenticator,
+        limiter: anyio.CapacityLimiter,
+        idle_timeout: float = 30.0,
     ) -> None:
         self.services = services
+        self.idle_timeout = idle_timeout
         self.history = services.history
         self.auth = auth
         self.limiter = limiter
@@ -199,7 +205,9 @@ class Api:
         query = _fields(op.query_params, _single_query(request), "query parameter", from_text=True)
         body: dict[str, Any] = {}
         if op.body is not None:
-            body = _fields(op.body, await _json_body(request), "member", from_text=False)
+            body = _fields(
+                op.body, await _json_body(request, self.idle_timeout), "member", from_text=False
+            )
         call = Call(actor, path, query, body)
         handler = self.handlers[op.operation_id]
         result = await anyio.to_thread.run_sync(handler, call, limiter=self.limiter)
@@ -317,18 +325,16 @@ def _single_query(request: Request) -> dict[str, str]:
     return out
 
 
-async def _json_body(request: Request) -> dict[str, Any]:
-    """The request's JSON object (empty when there is no body); bounded in size."""
+async def _json_body(request: Request, idle_timeout: float) -> dict[str, Any]:
+    """The request's JSON object (empty when there is no body); bounded in size, and
+    408 when the client stops sending it for `idle_timeout` seconds."""
     declared = request.headers.get("content-length")
     if declared is not None and (not _DIGITS.fullmatch(declared) or int(declared) > MAX_BODY):
         if not _DIGITS.fullmatch(declared):
             raise InvalidRequest("bad Content-Length")
         raise TooLarge(f"request bodies are limited to {MAX_BODY} bytes", DAV, MAX_BODY)
-    buf = bytearray()
-    async for chunk in request.stream():
-        buf += chunk
-        if len(buf) > MAX_BODY:
-            raise TooLarge(f"request bodies are limited to {MAX_BODY} bytes", DAV, MAX_BODY)
+    body = await read_body(request.stream(), limit=MAX_BODY, idle=idle_timeout, memory_max=MAX_BODY)
+    buf = body.in_memory or b""
     if not buf.strip():
         return {}
     try:

@@ -69,7 +69,7 @@ class HomeportApp:
         self.spool_dir = config.data_dir if config.data_dir.is_dir() else None
         # Worker threads: argon2 and SQLite block; keep enough for many slow clients.
         self.limiter = anyio.CapacityLimiter(32)
-        self.api = Api(services, self.auth, self.limiter)
+        self.api = Api(services, self.auth, self.limiter, self.idle_timeout)
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] == "lifespan":

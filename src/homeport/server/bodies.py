@@ -59,7 +59,7 @@ def declared_length(value: str | None, limit: int) -> int | None:
     """The Content-Length header, checked: 400 when malformed, 413 when over `limit`."""
     if value is None:
         return None
-    if not value.isdigit():
+    if not (value.isascii() and value.isdigit()):  # "²".isdigit() is true, int() refuses it
         raise InvalidRequest("bad Content-Length")
     declared = int(value)
     if declared > limit:
