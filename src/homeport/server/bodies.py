@@ -13,6 +13,7 @@ folder, so memory does not grow with the size of an upload.
 
 from __future__ import annotations
 
+import errno
 import tempfile
 from collections.abc import AsyncIterator, Iterator
 from pathlib import Path
@@ -20,7 +21,7 @@ from typing import IO
 
 import anyio
 
-from homeport.errors import InvalidRequest, TooLarge
+from homeport.errors import InsufficientStorage, InvalidRequest, TooLarge
 from homeport.namespaces import DAV
 from homeport.server.errors import RequestTimeout
 
@@ -95,20 +96,51 @@ async def read_body(
             if size > limit:
                 raise TooLarge(f"request bodies are limited to {limit} bytes", DAV, limit)
             if spool is None and size > memory_max:
-                # O_TMPFILE where the platform has it: no name, nothing left by a crash.
-                spool = tempfile.TemporaryFile(dir=spool_dir)  # noqa: SIM115 (closed by RequestBody)
-                spool.write(buf)
+                spool = _spool(spool_dir, buf)
                 buf = bytearray()
             if spool is not None:
                 # A write into the page cache: short enough for the event loop.
-                spool.write(chunk)
+                _write(spool, chunk)
             else:
                 buf += chunk
+        if spool is not None:
+            _write(spool, b"", flush=True)
     except BaseException:
         if spool is not None:
             spool.close()
         raise
     if spool is not None:
-        spool.flush()
         return RequestBody(b"", spool, size)
     return RequestBody(bytes(buf))
+
+
+def _spool(spool_dir: Path | None, head: bytes | bytearray) -> IO[bytes]:
+    """An anonymous temporary file holding `head` (O_TMPFILE where the platform has it:
+    no name, nothing left behind by a crash)."""
+    try:
+        spool = tempfile.TemporaryFile(dir=spool_dir)  # noqa: SIM115 (closed by RequestBody)
+    except OSError as exc:
+        raise _storage_error(exc) from exc
+    try:
+        _write(spool, head)
+    except BaseException:
+        spool.close()
+        raise
+    return spool
+
+
+def _write(spool: IO[bytes], data: bytes | bytearray, flush: bool = False) -> None:
+    try:
+        if data:
+            spool.write(data)
+        if flush:
+            spool.flush()
+    except OSError as exc:
+        raise _storage_error(exc) from exc
+
+
+def _storage_error(exc: OSError) -> Exception:
+    """A full disk is the client's 507 (nothing stored); anything else stays an OSError."""
+    if exc.errno in (errno.ENOSPC, errno.EDQUOT):
+        return InsufficientStorage("no space left to receive this body")
+    return exc

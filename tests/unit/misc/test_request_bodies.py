@@ -76,3 +76,25 @@ def test_content_length_over_the_limit_is_413() -> None:
     assert declared_length("100", 100) == 100
     with pytest.raises(TooLarge):
         declared_length("101", 100)
+
+
+def test_a_full_disk_while_spooling_is_507(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    import errno
+    import tempfile
+
+    from homeport.errors import InsufficientStorage
+
+    class Full:
+        def write(self, data: bytes) -> int:
+            raise OSError(errno.ENOSPC, "No space left on device")
+
+        def flush(self) -> None:
+            pass
+
+        def close(self) -> None:
+            self.closed = True
+
+    monkeypatch.setattr(tempfile, "TemporaryFile", lambda dir=None: Full())
+    with pytest.raises(InsufficientStorage):
+        _read([b"x" * 8, b"y" * 8], tmp_path)
+    assert error_response(InsufficientStorage("full")).status_code == 507
