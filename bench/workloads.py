@@ -112,8 +112,10 @@ class Bench:
         wrap: Callable[[str], AbstractContextManager[object]] | None = None,
         get_requests: int = 4000,
         quiet_wait: float = 0,
+        only: set[str] | None = None,
     ) -> None:
         self.server = server
+        self.only = only
         self.n = n
         self.seed = seed
         self.cap = cap
@@ -183,6 +185,8 @@ class Bench:
         ]
         cores = os.cpu_count() or 1
         for name, step in steps:
+            if self.only is not None and name not in self.only:
+                continue
             if self.quiet_wait:
                 wait_quiet(self.quiet_wait, log=self.log)
             cpu0, wall0 = cpu_seconds(self.server.pid), time.perf_counter()

@@ -60,6 +60,14 @@ SETTINGS: tuple[Setting, ...] = (
         "Public URL prefix when behind a reverse proxy that changes the path.",
     ),
     Setting(
+        "server",
+        "idle_timeout",
+        int,
+        30,
+        "Seconds a client may stay silent while sending a request (its headers, or "
+        "between two pieces of its body) before the connection is closed (408).",
+    ),
+    Setting(
         "storage",
         "inline_max",
         int,

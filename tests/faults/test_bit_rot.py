@@ -169,11 +169,6 @@ def test_one_rotten_item_does_not_stop_the_collection_from_syncing(
         assert b"HTTP/1.1 500 Internal Server Error" in r.content
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="bug: `homeport check` names a damaged blob by hash only, never the items "
-    "(user, collection, name) that hold it (store/check.py check_store)",
-)
 def test_check_names_the_damaged_item(tmp_path: Path) -> None:
     data = fresh_data(tmp_path, users=("alice",))
     with launcher() as starter:

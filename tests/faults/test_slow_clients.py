@@ -90,12 +90,6 @@ def test_slowloris_headers_do_not_stop_normal_clients(tmp_path: Path) -> None:
         )
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="bug: a PUT body is pulled from the socket inside a worker thread "
-    "(server/app.py _sync_chunks via anyio.from_thread.run), so 32 stalled uploads take "
-    "every thread of the shared CapacityLimiter(32) and no other request is served",
-)
 def test_stalled_uploads_do_not_stop_normal_clients(tmp_path: Path) -> None:
     data = fresh_data(tmp_path, users=("alice", "bob"))
     with launcher() as starter:
@@ -178,12 +172,6 @@ def test_body_that_stops_halfway_leaves_nothing(
 
 
 @pytest.mark.skipif(not SLOW, reason="waits for the server's idle timeout: HOMEPORT_SLOW=1")
-@pytest.mark.xfail(
-    strict=True,
-    reason="bug: a connection that never finishes its request headers is never closed "
-    "(uvicorn starts its keep-alive timer only after a response; cli/serve.py sets no "
-    "header timeout), so idle sockets pile up until file descriptors run out",
-)
 def test_connection_that_never_finishes_its_headers_is_closed(tmp_path: Path) -> None:
     data = fresh_data(tmp_path, users=("alice",))
     with launcher() as starter:
@@ -199,3 +187,77 @@ def test_connection_that_never_finishes_its_headers_is_closed(tmp_path: Path) ->
             except TimeoutError:
                 answered = False
             assert answered, "the half-sent request was still held open after 90 s"
+
+
+def _read_until_closed(s: socket.socket, limit: float) -> tuple[bytes, float]:
+    """Everything the server sends until it closes the connection (or `limit` s pass)."""
+    start = time.monotonic()
+    s.settimeout(limit)
+    got = b""
+    try:
+        while chunk := s.recv(65536):
+            got += chunk
+    except ConnectionResetError:
+        pass
+    except TimeoutError as exc:
+        raise AssertionError(f"the connection was still open after {limit} s: {got!r}") from exc
+    return got, time.monotonic() - start
+
+
+@pytest.mark.parametrize(
+    ("path", "declared", "sent"),
+    [
+        ("/dav/alice/contacts/stalled.vcf", 2_000, b"BEGIN:VCARD\r\nVERSION:3.0\r\n"),
+        ("/dav/alice/files/stalled.bin", 1_000_000, b"x" * 200_000),  # spooled to a file
+    ],
+    ids=["in-memory", "spooled"],
+)
+def test_a_body_that_stalls_is_answered_408_and_leaves_nothing(
+    tmp_path: Path, path: str, declared: int, sent: bytes
+) -> None:
+    data = fresh_data(tmp_path, users=("alice",))
+    with launcher() as starter:
+        server = starter.start(data, env={"HOMEPORT_SERVER_IDLE_TIMEOUT": "2"})
+        with server.client() as c:
+            assert c.request("MKCOL", "/dav/alice/files/").status_code == 201
+        with socket.create_connection(("127.0.0.1", server.port), timeout=5) as s:
+            s.sendall(
+                f"PUT {path} HTTP/1.1\r\nHost: 127.0.0.1\r\nAuthorization: Basic "
+                f"{basic('alice')}\r\nContent-Length: {declared}\r\n\r\n".encode()
+                + sent
+            )
+            answer, took = _read_until_closed(s, 15)
+        assert answer.startswith(b"HTTP/1.1 408 "), answer[:200]
+        assert 1.5 < took < 10, took
+        with server.client() as c:
+            assert c.get(path).status_code == 404
+        assert server.alive()
+        assert "Traceback" not in server.log_text(), server.log_text()[-3000:]
+    report = check(data)
+    assert report["ok"], report
+
+
+@pytest.mark.parametrize("trickle", [False, True], ids=["silent", "trickling"])
+def test_headers_that_never_finish_are_cut_off_at_the_idle_timeout(
+    tmp_path: Path, trickle: bool
+) -> None:
+    data = fresh_data(tmp_path, users=("alice",))
+    with launcher() as starter:
+        server = starter.start(data, env={"HOMEPORT_SERVER_IDLE_TIMEOUT": "2"})
+        with socket.create_connection(("127.0.0.1", server.port), timeout=5) as s:
+            s.sendall(b"GET / HTTP/1.1\r\nHost: 127.0.0.1\r\n")
+            start = time.monotonic()
+            if trickle:  # one header byte every 0.3 s: each byte used to reset nothing
+                with pytest.raises(OSError):
+                    while time.monotonic() - start < 15:
+                        s.sendall(b"X")
+                        time.sleep(0.3)
+                took = time.monotonic() - start
+            else:
+                _, took = _read_until_closed(s, 15)
+        assert 1.5 < took < 8, took
+        # A connection that is kept alive between requests gets the same limit, and an
+        # ordinary client is unaffected.
+        with server.client() as c:
+            assert c.get("/").status_code == 200
+        assert server.alive()

@@ -48,13 +48,6 @@ def test_a_refused_move_onto_a_collection_leaves_the_collection(fresh: Proc) -> 
         assert c.get("/dav/alice/a/sub/keep.txt").status_code == 200
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="bug: the RFC 4918 section 10.4 If header is ignored by every handler "
-    "(server/handlers.py preconditions() reads only If-Match/If-None-Match; "
-    "dav/webdav.py parse_if_header is never called), so a PUT or DELETE conditioned "
-    "on a stale ETag overwrites a concurrent change: a lost update",
-)
 def test_if_header_with_a_stale_etag_is_412(fresh: Proc) -> None:
     with fresh.client() as c:
         assert c.request("MKCOL", "/dav/alice/files/").status_code == 201
@@ -80,13 +73,6 @@ def test_multiget_href_on_another_host_is_not_found(fresh: Proc) -> None:
         assert b"Card One" not in r.content
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="bug: dav/webdav.py parse_destination accepts a Destination that is not a URI: "
-    "raw non-ASCII bytes (decoded as Latin-1 by the ASGI server, so '\\xff' becomes 'ÿ' "
-    "and UTF-8 'é' becomes 'Ã©') and raw spaces (an obs-folded header), and COPY/MOVE "
-    "store the item under that mangled name instead of answering 400",
-)
 def test_destination_that_is_not_a_uri_is_400(fresh: Proc) -> None:
     with fresh.client() as c:
         assert c.request("MKCOL", "/dav/alice/files/").status_code == 201

@@ -90,12 +90,61 @@ def serve(replicas: tuple[str, ...], recipients: tuple[str, ...], cfg: Config) -
             server_header=False,
             timeout_keep_alive=30,
             h11_max_incomplete_event_size=64 * 1024,
+            http=header_timeout_protocol(float(cfg.get("server", "idle_timeout"))),
         )
     finally:
         if retention_task is not None:
             retention_task.stop()
         background.stop()
         services.close()
+
+
+def header_timeout_protocol(timeout: float) -> Any:
+    """uvicorn's h11 protocol, plus a limit on how long a request's headers may take.
+
+    uvicorn arms its keep-alive timer only after a response, and any byte received
+    disarms it: a client that connects and never finishes its headers (or trickles
+    them) would hold its connection forever. Here, whenever the connection waits for a
+    request (just opened, or after a response), a timer is armed; if the request's
+    headers are still incomplete when it fires, the connection is closed. Bodies have
+    their own idle limit in the application (server/bodies.py).
+    """
+    import asyncio
+
+    import h11
+    from uvicorn.protocols.http.h11_impl import H11Protocol
+
+    class HeaderTimeoutProtocol(H11Protocol):
+        _header_timer: asyncio.TimerHandle | None = None
+
+        def _arm_header_timer(self) -> None:
+            if self._header_timer is not None:
+                self._header_timer.cancel()
+            self._header_timer = self.loop.call_later(timeout, self._header_timeout)
+
+        def _header_timeout(self) -> None:
+            self._header_timer = None
+            # IDLE: no complete request line and headers since the timer was armed.
+            if self.conn.their_state is h11.IDLE and not self.transport.is_closing():
+                self.logger.debug("closing a connection whose request headers did not arrive")
+                self.transport.close()
+
+        def connection_made(self, transport: asyncio.Transport) -> None:  # type: ignore[override]
+            super().connection_made(transport)
+            self._arm_header_timer()
+
+        def on_response_complete(self) -> None:
+            super().on_response_complete()
+            if not self.transport.is_closing():
+                self._arm_header_timer()
+
+        def connection_lost(self, exc: Exception | None) -> None:
+            if self._header_timer is not None:
+                self._header_timer.cancel()
+                self._header_timer = None
+            super().connection_lost(exc)
+
+    return HeaderTimeoutProtocol
 
 
 class Background:

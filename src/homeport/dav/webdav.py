@@ -301,6 +301,11 @@ _DEFAULT_PORTS: Final = {"http": 80, "https": 443}
 _CONTROL = re.compile(r"[\x00-\x1f\x7f]")
 
 
+_NOT_URI = re.compile(r"[^A-Za-z0-9\-._~:/?#\[\]@!$&'()*+,;=%]")
+"""A character that may not appear in a URI (RFC 3986 section 2) unencoded."""
+_BAD_ESCAPE = re.compile(r"%(?![0-9A-Fa-f]{2})")
+
+
 def _split_url(url: str) -> SplitResult:
     try:
         return urlsplit(url)
@@ -437,6 +442,16 @@ def parse_destination(value: str | None, base_url: str) -> str:
     if value is None or not value.strip():
         raise InvalidRequest("the Destination header is required")
     value = value.strip()
+    # Section 10.3: Destination = Simple-ref, an absolute URI or an absolute path, so
+    # ASCII only, no spaces (a folded header), and well-formed percent-escapes. Raw
+    # non-ASCII bytes reach us decoded as Latin-1 and would name the wrong item.
+    if _NOT_URI.search(value):
+        raise InvalidRequest(
+            "Destination is not a URI: non-ASCII characters, spaces and other characters "
+            "outside RFC 3986 must be percent-encoded"
+        )
+    if _BAD_ESCAPE.search(value):
+        raise InvalidRequest("Destination has a malformed percent-escape")
     parts = _split_url(value)
     if parts.query or parts.fragment:
         raise InvalidRequest("Destination must not have a query or fragment")

@@ -34,7 +34,8 @@ from homeport.namespaces import DAV
 from homeport.server import api_schema as schema
 from homeport.server.api_schema import JSON, Field, Operation
 from homeport.server.auth import Authenticator
-from homeport.server.errors import REALM, status_for
+from homeport.server.bodies import read_body
+from homeport.server.errors import error_headers, status_for
 from homeport.services import Services
 from homeport.services.accounts import Actor
 from homeport.services.guards import Guards
@@ -70,10 +71,10 @@ def _error_slug(exc: HomeportError) -> str:
     return re.sub(r"(?<!^)(?=[A-Z])", "-", name).lower()
 
 
-def json_error(status: int, error: str, message: str) -> JSONResponse:
-    headers = {"Cache-Control": "no-store"}
-    if status == 401:
-        headers["WWW-Authenticate"] = REALM
+def json_error(
+    status: int, error: str, message: str, extra: Mapping[str, str] | None = None
+) -> JSONResponse:
+    headers = {"Cache-Control": "no-store", **(extra or {})}
     return JSONResponse({"error": error, "message": message}, status, headers)
 
 
@@ -81,7 +82,9 @@ def error_json_response(exc: HomeportError) -> JSONResponse:
     """A domain error as JSON, with the status the server-wide table gives it."""
     if isinstance(exc, IntegrityError):
         log.error("integrity error: %s", exc.message)
-    return json_error(status_for(exc), _error_slug(exc), exc.message)
+    # The headers come from the same place as DAV's: WWW-Authenticate on a 401,
+    # Retry-After on every 429.
+    return json_error(status_for(exc), _error_slug(exc), exc.message, error_headers(exc))
 
 
 def _compile(path: str) -> re.Pattern[str]:
@@ -138,9 +141,14 @@ class Api:
     """The /api/v1/ endpoints, mounted by `HomeportApp` in front of the DAV tree."""
 
     def __init__(
-        self, services: Services, auth: Authenticator, limiter: anyio.CapacityLimiter
+        self,
+        services: Services,
+        auth: Authenticator,
+        limiter: anyio.CapacityLimiter,
+        idle_timeout: float = 30.0,
     ) -> None:
         self.services = services
+        self.idle_timeout = idle_timeout
         self.history = services.history
         self.auth = auth
         self.limiter = limiter
@@ -185,18 +193,21 @@ class Api:
             raise NotFound("no such API endpoint (see /api/v1/openapi.json)")
         if op.operation_id == "openapi":
             return Response(self._spec, 200, media_type="application/json")
-        actor = await anyio.to_thread.run_sync(
-            self.auth.authenticate,
-            request.headers.get("authorization"),
-            request.headers.get("user-agent", "")[:200],
-            request.client.host if request.client else None,
-            limiter=self.limiter,
-        )
+        header = request.headers.get("authorization")
+        client = request.headers.get("user-agent", "")[:200]
+        address = request.client.host if request.client else None
+        actor = self.auth.cached(header, client, address)
+        if actor is None:
+            actor = await anyio.to_thread.run_sync(
+                self.auth.authenticate, header, client, address, limiter=self.limiter
+            )
         path = _fields(op.path_params, path_args, "path parameter", from_text=True)
         query = _fields(op.query_params, _single_query(request), "query parameter", from_text=True)
         body: dict[str, Any] = {}
         if op.body is not None:
-            body = _fields(op.body, await _json_body(request), "member", from_text=False)
+            body = _fields(
+                op.body, await _json_body(request, self.idle_timeout), "member", from_text=False
+            )
         call = Call(actor, path, query, body)
         handler = self.handlers[op.operation_id]
         result = await anyio.to_thread.run_sync(handler, call, limiter=self.limiter)
@@ -314,18 +325,16 @@ def _single_query(request: Request) -> dict[str, str]:
     return out
 
 
-async def _json_body(request: Request) -> dict[str, Any]:
-    """The request's JSON object (empty when there is no body); bounded in size."""
+async def _json_body(request: Request, idle_timeout: float) -> dict[str, Any]:
+    """The request's JSON object (empty when there is no body); bounded in size, and
+    408 when the client stops sending it for `idle_timeout` seconds."""
     declared = request.headers.get("content-length")
     if declared is not None and (not _DIGITS.fullmatch(declared) or int(declared) > MAX_BODY):
         if not _DIGITS.fullmatch(declared):
             raise InvalidRequest("bad Content-Length")
         raise TooLarge(f"request bodies are limited to {MAX_BODY} bytes", DAV, MAX_BODY)
-    buf = bytearray()
-    async for chunk in request.stream():
-        buf += chunk
-        if len(buf) > MAX_BODY:
-            raise TooLarge(f"request bodies are limited to {MAX_BODY} bytes", DAV, MAX_BODY)
+    body = await read_body(request.stream(), limit=MAX_BODY, idle=idle_timeout, memory_max=MAX_BODY)
+    buf = body.in_memory or b""
     if not buf.strip():
         return {}
     try:

@@ -4,8 +4,9 @@ Request handling in one picture:
 
     ASGI request ─► /api/… ? the JSON history API (homeport.server.api)
                  ─► decode + check path ─► /.well-known? redirect (no auth)
-                 ─► authenticate (worker thread: argon2, cached)
-                 ─► read XML body (bounded) or stream PUT body
+                 ─► authenticate (cached: in the loop; else argon2 in a worker thread)
+                 ─► read the whole body in the loop (bounded, idle timeout; large
+                     PUT bodies spool to a temporary file)
                  ─► Handlers.dispatch in a worker thread ─► Response
     Domain errors become responses in `homeport.server.errors`, nowhere else.
 """
@@ -13,11 +14,10 @@ Request handling in one picture:
 from __future__ import annotations
 
 import logging
-from collections.abc import AsyncIterator, Callable, Iterator
+from collections.abc import Callable
 from typing import Any
 
 import anyio
-import anyio.from_thread
 import anyio.to_thread
 from starlette.requests import ClientDisconnect, Request
 from starlette.responses import RedirectResponse, Response
@@ -25,10 +25,10 @@ from starlette.types import Receive, Scope, Send
 
 from homeport.config import Config
 from homeport.dav import webdav
-from homeport.errors import Forbidden, HomeportError, InvalidRequest, TooLarge
-from homeport.namespaces import DAV
+from homeport.errors import Forbidden, HomeportError
 from homeport.server.api import Api, is_api_path
 from homeport.server.auth import Authenticator
+from homeport.server.bodies import RequestBody, declared_length, read_body
 from homeport.server.errors import error_response
 from homeport.server.handlers import DAV_HEADER, DavRequest, Handlers
 from homeport.server.metrics import exposition, is_loopback, registry_for
@@ -62,9 +62,14 @@ class HomeportApp:
         self.handlers = Handlers(services)
         self.max_xml = int(config.get("limits", "max_xml_size"))
         self.max_object = int(config.get("limits", "max_object_size"))
+        # The largest PUT body of any kind; each collection kind checks its own limit.
+        self.max_body = max(self.max_object, int(config.get("limits", "max_file_size")))
+        self.idle_timeout = float(config.get("server", "idle_timeout"))
+        self.memory_max = services.store.inline_max
+        self.spool_dir = config.data_dir if config.data_dir.is_dir() else None
         # Worker threads: argon2 and SQLite block; keep enough for many slow clients.
         self.limiter = anyio.CapacityLimiter(32)
-        self.api = Api(services, self.auth, self.limiter)
+        self.api = Api(services, self.auth, self.limiter, self.idle_timeout)
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] == "lifespan":
@@ -111,20 +116,24 @@ class HomeportApp:
                 200,
                 media_type="text/plain; charset=utf-8",
             )
-        client = request.headers.get("user-agent", "")[:200]
-        actor = await anyio.to_thread.run_sync(
-            self.auth.authenticate,
-            request.headers.get("authorization"),
-            client,
-            request.client.host if request.client else None,
-            limiter=self.limiter,
-        )
+        actor = await self._authenticate(request)
         body = b""
-        chunks: Iterator[bytes] | None = None
+        spooled: RequestBody | None = None
         if method == "PUT":
-            chunks = _sync_chunks(request.stream())
+            # The whole body is read here, in the event loop, before a worker thread is
+            # taken: a client that stalls mid-upload holds no thread (server/bodies.py).
+            declared_length(request.headers.get("content-length"), self.max_body)
+            spooled = await read_body(
+                request.stream(),
+                limit=self.max_body,
+                idle=self.idle_timeout,
+                memory_max=self.memory_max,
+                spool_dir=self.spool_dir,
+            )
+            if spooled.in_memory is not None:
+                body, spooled = spooled.in_memory, None
         elif method not in ("GET", "HEAD", "DELETE", "OPTIONS"):
-            body = await _read_bounded(request, self.max_xml)
+            body = await self._read_bounded(request, self.max_xml)
         base = f"{request.url.scheme}://{request.headers.get('host', request.url.netloc)}"
         req = DavRequest(
             method=method,
@@ -135,12 +144,35 @@ class HomeportApp:
             actor=actor,
             max_xml_size=self.max_xml,
             max_object_size=self.max_object,
-            chunks=chunks,
+            chunks=spooled.chunks() if spooled is not None else None,
         )
         try:
             return await anyio.to_thread.run_sync(self._dispatch, req, limiter=self.limiter)
         except HomeportError as exc:
             return error_response(exc, self._href_prefix(req, exc))
+        finally:
+            if spooled is not None:
+                spooled.close()
+
+    async def _authenticate(self, request: Request) -> Actor:
+        """The acting user; a credential verified recently is answered in the event loop,
+        only a real password check (argon2) goes to a worker thread."""
+        header = request.headers.get("authorization")
+        client = request.headers.get("user-agent", "")[:200]
+        address = request.client.host if request.client else None
+        actor = self.auth.cached(header, client, address)
+        if actor is not None:
+            return actor
+        return await anyio.to_thread.run_sync(
+            self.auth.authenticate, header, client, address, limiter=self.limiter
+        )
+
+    async def _read_bounded(self, request: Request, limit: int) -> bytes:
+        declared_length(request.headers.get("content-length"), limit)
+        body = await read_body(
+            request.stream(), limit=limit, idle=self.idle_timeout, memory_max=limit
+        )
+        return body.in_memory or b""
 
     async def _metrics(self, request: Request) -> Response:
         """Prometheus metrics: loopback clients freely, anyone else only as an admin."""
@@ -148,13 +180,7 @@ class HomeportApp:
             return Response(b"", 405, {"Allow": "GET, HEAD"})
         host = request.client.host if request.client else None
         if not is_loopback(host):
-            actor = await anyio.to_thread.run_sync(
-                self.auth.authenticate,
-                request.headers.get("authorization"),
-                request.headers.get("user-agent", "")[:200],
-                host,
-                limiter=self.limiter,
-            )
+            actor = await self._authenticate(request)
             if not actor.is_admin:
                 raise Forbidden("metrics are for administrators")
         body, content_type = await anyio.to_thread.run_sync(self.metrics, limiter=self.limiter)
@@ -174,38 +200,6 @@ class HomeportApp:
         if isinstance(res, Missing) and res.parent is not None:
             return f"{DAV_PREFIX}/{res.parent.owner}/{res.parent.path}/"
         return ""
-
-
-async def _read_bounded(request: Request, limit: int) -> bytes:
-    declared = request.headers.get("content-length")
-    if declared is not None:
-        if not declared.isdigit():
-            raise InvalidRequest("bad Content-Length")
-        if int(declared) > limit:
-            raise TooLarge(f"request bodies are limited to {limit} bytes", DAV, limit)
-    buf = bytearray()
-    async for chunk in request.stream():
-        buf += chunk
-        if len(buf) > limit:
-            raise TooLarge(f"request bodies are limited to {limit} bytes", DAV, limit)
-    return bytes(buf)
-
-
-def _sync_chunks(stream: AsyncIterator[bytes]) -> Iterator[bytes]:
-    """Pull an async body stream from a worker thread, one chunk at a time."""
-
-    async def next_chunk() -> bytes | None:
-        try:
-            return await stream.__anext__()
-        except StopAsyncIteration:
-            return None
-
-    while True:
-        chunk = anyio.from_thread.run(next_chunk)
-        if chunk is None:
-            return
-        if chunk:
-            yield chunk
 
 
 def create_app(

@@ -3,7 +3,9 @@ throttle that makes password guessing slow.
 
 argon2 is slow on purpose (tens of milliseconds) and memory-hard (64 MiB per check);
 a phone syncing sends hundreds of requests, so a verified (user, password) pair is
-remembered for a few minutes as a keyed digest, never as the password itself.
+remembered as a keyed digest, never as the password itself: for five minutes after its
+last use, and half an hour at most after the check. A failed check is never remembered.
+Requests that arrive together with the same credential share one check.
 
 Password guessing (docs/security.md, "Password guessing") is slowed down per key:
 every failed check counts against the (user, address) pair, the client address and
@@ -41,11 +43,14 @@ from homeport.services.accounts import Accounts, Actor
 log = logging.getLogger("homeport.auth")
 
 CACHE_SECONDS = 300.0
+"""A verified credential is remembered while it is used at least this often (sliding)."""
+CACHE_MAX_AGE = 1800.0
+"""... and never longer than this after the password check itself."""
 CACHE_MAX = 10_000
 MAX_USER_NAME = 64
 """No account name is longer (see `homeport.services.accounts.USERNAME_RE`)."""
 
-ARGON2_SLOTS = 4
+ARGON2_SLOTS = 2
 """Password checks running at the same time (each holds 64 MiB for tens of ms)."""
 ARGON2_WAIT = 10.0
 """Seconds a sign-in may wait for a free slot before it is answered 429."""
@@ -72,6 +77,25 @@ class Limit:
 PAIR_LIMIT = Limit("this user from this address", 5, 1.0, 300.0, 900.0)
 ADDRESS_LIMIT = Limit("this address", 20, 1.0, 900.0, 3600.0)
 USER_LIMIT = Limit("this user", 50, 1.0, 300.0, 900.0)
+
+
+@dataclass
+class _Verified:
+    digest: bytes
+    verified: float
+    expires: float
+    is_admin: bool
+
+
+class _Flight:
+    """One password check under way; requests with the same credential wait for it."""
+
+    __slots__ = ("done", "error", "is_admin")
+
+    def __init__(self) -> None:
+        self.done = threading.Event()
+        self.is_admin: bool | None = None
+        self.error: BaseException | None = None
 
 
 @dataclass
@@ -159,7 +183,8 @@ class Authenticator:
         self.accounts = accounts
         self._clock = clock
         self._salt = secrets.token_bytes(16)
-        self._cache: dict[str, tuple[bytes, float, bool]] = {}
+        self._cache: dict[str, _Verified] = {}
+        self._flights: dict[tuple[str, bytes], _Flight] = {}
         self._lock = threading.Lock()
         self._pairs = Throttle(pair_limit)
         self._addresses = Throttle(address_limit)
@@ -171,6 +196,40 @@ class Authenticator:
             f"{user}\0{password}".encode(), key=self._salt, digest_size=32
         ).digest()
 
+    def cached(self, header: str | None, client: str, address: str | None = None) -> Actor | None:
+        """The acting user when this credential was verified recently, else None.
+
+        Cheap and non-blocking (no argon2): the ASGI layer calls it in the event loop
+        and goes to `authenticate` in a worker thread only when it answers None. Raises
+        TooManyRequests while this pair or address must wait, like `authenticate`.
+        A hit slides the entry's expiry (see `_remember`).
+        """
+        if not header:
+            return None
+        try:
+            user, password = parse_basic(header)
+        except AuthenticationFailed:
+            return None
+        if len(user) > MAX_USER_NAME:
+            return None
+        return self._from_cache(user, self._digest(user, password), client, address)
+
+    def _from_cache(
+        self, user: str, digest: bytes, client: str, address: str | None
+    ) -> Actor | None:
+        now = self._clock()
+        with self._lock:
+            entry = self._cache.get(user)
+            if (
+                entry is None
+                or entry.expires <= now
+                or not hmac.compare_digest(entry.digest, digest)
+            ):
+                return None
+            self._refuse_if_waiting(user, address, (user, address), now, check_user=False)
+            entry.expires = min(now + CACHE_SECONDS, entry.verified + CACHE_MAX_AGE)
+            return Actor(user, client, entry.is_admin)
+
     def authenticate(self, header: str | None, client: str, address: str | None = None) -> Actor:
         """The acting user for an Authorization header.
 
@@ -178,23 +237,71 @@ class Authenticator:
         TooManyRequests (429) while this user, this address or this pair must wait
         after too many failures. `address` is the client's IP address; without it only
         the per-user limits apply. Blocking (argon2): call it from a worker thread.
+
+        Concurrent requests with the same credential share one password check (the
+        first runs it, the others wait for its outcome), and at most `argon2_slots`
+        checks run at once: memory stays bounded however many clients sign in together.
         """
         user, password = parse_basic(header)
-        now = self._clock()
         digest = self._digest(user[:MAX_USER_NAME], password)
         pair = (user[:MAX_USER_NAME], address)
+        actor = (
+            self._from_cache(user, digest, client, address) if len(user) <= MAX_USER_NAME else None
+        )
+        if actor is not None:
+            return actor
         with self._lock:
-            cached = self._cache.get(user)
-            known = (
-                cached is not None and cached[1] > now and hmac.compare_digest(cached[0], digest)
-            )
-            self._refuse_if_waiting(user, address, pair, now, check_user=not known)
-        if known:
-            assert cached is not None
-            return Actor(user, client, cached[2])
+            self._refuse_if_waiting(user, address, pair, self._clock(), check_user=True)
         if len(user) > MAX_USER_NAME:
             self._failed(user[:MAX_USER_NAME], address, pair)
             raise AuthenticationFailed("wrong user name or password")
+        key = (user, digest)
+        with self._lock:
+            flight = self._flights.get(key)
+            leader = flight is None
+            if flight is None:
+                flight = self._flights[key] = _Flight()
+        if not leader:
+            return self._follow(flight, user, client, address, pair)
+        try:
+            is_admin = self._verify(user, password, address, pair)
+        except BaseException as exc:
+            flight.error = exc
+            raise
+        else:
+            flight.is_admin = is_admin
+            self._remember(user, digest, is_admin)
+        finally:
+            with self._lock:
+                self._flights.pop(key, None)
+            flight.done.set()
+        return Actor(user, client, is_admin)
+
+    def _follow(
+        self,
+        flight: _Flight,
+        user: str,
+        client: str,
+        address: str | None,
+        pair: tuple[str, str | None],
+    ) -> Actor:
+        """Wait for the check another request with the same credential is running."""
+        if not flight.done.wait(ARGON2_WAIT + 30.0):
+            raise TooManyRequests("the server is busy checking passwords; try again", 2)
+        if flight.is_admin is not None:
+            return Actor(user, client, flight.is_admin)
+        if isinstance(flight.error, AuthenticationFailed):
+            # The same wrong password: one more failed attempt, without another argon2.
+            self._failed(user, address, pair)
+            raise AuthenticationFailed(flight.error.message)
+        if isinstance(flight.error, TooManyRequests):
+            raise TooManyRequests(flight.error.message, flight.error.retry_after)
+        raise TooManyRequests("the password check failed; try again", 2)
+
+    def _verify(
+        self, user: str, password: str, address: str | None, pair: tuple[str, str | None]
+    ) -> bool:
+        """Run the password check (argon2) in one of the slots; whether the user is an admin."""
         if not self._slots.acquire(timeout=ARGON2_WAIT):
             raise TooManyRequests("the server is busy checking passwords; try again", 2)
         try:
@@ -211,10 +318,17 @@ class Authenticator:
         with self._lock:
             self._pairs.clear(pair)
             self._users.clear(user)
-            if len(self._cache) >= CACHE_MAX:
+        return account.is_admin
+
+    def _remember(self, user: str, digest: bytes, is_admin: bool) -> None:
+        """Cache a verified credential: it stays valid while used at least every
+        CACHE_SECONDS, and for CACHE_MAX_AGE at most after its check (so a password
+        changed by another process stops working within that time)."""
+        now = self._clock()
+        with self._lock:
+            if len(self._cache) >= CACHE_MAX and user not in self._cache:
                 self._cache.clear()
-            self._cache[user] = (digest, self._clock() + CACHE_SECONDS, account.is_admin)
-        return Actor(account.name, client, account.is_admin)
+            self._cache[user] = _Verified(digest, now, now + CACHE_SECONDS, is_admin)
 
     def _refuse_if_waiting(
         self,

@@ -28,11 +28,21 @@ from homeport.namespaces import DAV, HOMEPORT
 
 log = logging.getLogger("homeport.server")
 
+
+class RequestTimeout(InvalidRequest):
+    """The client stopped sending its request (the body) for longer than the idle limit.
+
+    An HTTP matter, not a domain one: raised by the ASGI layer only. Answered 408 with
+    ``Connection: close`` (RFC 9110 15.5.9): the rest of the body is never read.
+    """
+
+
 # Most specific first: the first matching class decides.
 STATUS_TABLE: tuple[tuple[type[HomeportError], int], ...] = (
     (AuthenticationFailed, 401),
     (TooManyRequests, 429),
     (ForeignDestination, 502),
+    (RequestTimeout, 408),
     (InvalidRequest, 400),
     (NotFound, 404),
     (Forbidden, 403),
@@ -65,6 +75,8 @@ def error_headers(exc: HomeportError) -> dict[str, str]:
         headers["WWW-Authenticate"] = REALM
     if isinstance(exc, TooManyRequests):
         headers["Retry-After"] = str(exc.retry_after)
+    if isinstance(exc, RequestTimeout):
+        headers["Connection"] = "close"
     return headers
 
 

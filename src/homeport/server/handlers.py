@@ -24,6 +24,7 @@ from homeport.errors import (
     AlreadyExists,
     Conflict,
     Forbidden,
+    HomeportError,
     IntegrityError,
     InvalidRequest,
     NotFound,
@@ -97,8 +98,15 @@ def etag_list(value: str | None) -> tuple[str, ...] | None:
     return tags
 
 
-def preconditions(req: DavRequest) -> Preconditions:
+def preconditions(req: DavRequest, if_etag: str | None = None) -> Preconditions:
+    """The conditions a write checks inside its transaction.
+
+    `if_etag` is the entity tag an RFC 4918 If header relied on for the request URI
+    (see `Handlers.preconditions`): it is checked again atomically, like If-Match.
+    """
     if_match = etag_list(req.header("if-match"))
+    if if_etag is not None and (if_match is None or "*" in if_match):
+        if_match = (if_etag,)
     inm = etag_list(req.header("if-none-match")) or ()
     # Weak comparison for If-None-Match (RFC 9110 13.1.2): W/"x" matches "x".
     inm = tuple(t[2:] if t.startswith("W/") else t for t in inm)
@@ -125,7 +133,54 @@ class Handlers:
                 {"Allow": ALLOW},
                 media_type="text/plain",
             )
+        self._check_if_header(req)
         return method(req)
+
+    # -- the If header (RFC 4918 section 10.4) --------------------------------------
+
+    def _etag_of(self, req: DavRequest, path: str) -> str | None:
+        """A resource's ETag for the If header; None for a collection (no ETag here),
+        a missing resource, or one the actor may not see (nothing is revealed)."""
+        try:
+            res = self.resolve(req, path)
+        except HomeportError:
+            return None
+        return res.item.etag if isinstance(res, ItemRes) else None
+
+    def _check_if_header(self, req: DavRequest) -> None:
+        """400 for a malformed If header, 412 when none of its lists holds (10.4.1).
+
+        Homeport has no locks: a state-token condition is false, ``Not <token>`` true.
+        """
+        value = req.header("if")
+        if value is None:
+            return
+        header = webdav.parse_if_header(value)
+        if not header.evaluate(req.path, lambda path: self._etag_of(req, path)):
+            raise PreconditionFailed("the conditions of the If header do not hold")
+
+    def preconditions(self, req: DavRequest) -> Preconditions:
+        """`preconditions(req)`, plus the If header's entity tag for the request URI.
+
+        The If header was evaluated before the handler ran (`dispatch`); a list that
+        held because the target has a given ETag is checked once more inside the write
+        transaction, so a change committed in between still fails with 412.
+        """
+        value = req.header("if")
+        if value is None:
+            return preconditions(req)
+        header = webdav.parse_if_header(value)
+        target = req.path.rstrip("/")
+        for if_list in header.lists:
+            path = req.path if if_list.resource is None else if_list.resource
+            current = self._etag_of(req, path)
+            if not all(c.holds(current) for c in if_list.conditions):
+                continue
+            if path.rstrip("/") != target:
+                return preconditions(req)  # held through another resource
+            etag = next((c.etag for c in if_list.conditions if c.etag and not c.negated), None)
+            return preconditions(req, etag)
+        return preconditions(req)
 
     def resolve(self, req: DavRequest, path: str | None = None) -> Resource:
         return resolve(self.services, req.actor, req.path if path is None else path)
@@ -425,7 +480,7 @@ class Handlers:
         ctype = req.header("content-type") or _default_type(coll.kind)
         chunks = req.chunks if req.chunks is not None else iter((req.body,))
         item, created = self.services.items.put(
-            req.actor, coll, name, chunks, ctype, preconditions(req)
+            req.actor, coll, name, chunks, ctype, self.preconditions(req)
         )
         return Response(b"", 201 if created else 204, {"ETag": item.etag})
 
@@ -440,7 +495,9 @@ class Handlers:
                 raise PreconditionFailed("collections have no ETag")
             self.services.collections.delete(req.actor, res.collection)
         else:
-            self.services.items.delete(req.actor, res.collection, res.item.name, preconditions(req))
+            self.services.items.delete(
+                req.actor, res.collection, res.item.name, self.preconditions(req)
+            )
         return Response(b"", 204)
 
     # -- COPY, MOVE -----------------------------------------------------------------
@@ -511,7 +568,7 @@ class Handlers:
             dname,
             move=move,
             overwrite=overwrite,
-            pre=preconditions(req),
+            pre=self.preconditions(req),
         )
         return Response(b"", 201 if created else 204)
 

@@ -7,6 +7,7 @@ from dataclasses import dataclass, field
 
 from homeport.errors import NotFound
 from homeport.store.core import Store
+from homeport.store.interfaces import MetadataReader
 from homeport.store.model import Op
 
 
@@ -123,9 +124,46 @@ def check_store(store: Store, verify_contents: bool = True) -> CheckReport:
                 where = "inline" if inline else "in the blob store"
                 report.problems.append(
                     f"blob {content_hash[:16]} ({where}, {size} bytes) is missing or "
-                    "does not match its hash"
+                    f"does not match its hash; {_referrers(r, content_hash, newest)}"
                 )
     return report
+
+
+MAX_NAMED = 10
+"""A damaged blob's problem line names at most this many of the revisions holding it."""
+
+
+def _referrers(
+    r: MetadataReader,
+    content_hash: str,
+    newest: dict[tuple[int, str], tuple[int, bool, str | None]],
+) -> str:
+    """Which items hold a blob, in words: account/collection/name and revision, and
+    whether that revision is the item's current body or only in its history."""
+    seqs = r.blob_referrers(content_hash)
+    if not seqs:
+        return "no kept revision names it"
+    paths: dict[int, str] = {}
+    named = []
+    for seq in seqs[:MAX_NAMED]:
+        rev = r.get_revision(seq)
+        if rev is None:
+            continue
+        if rev.collection_id not in paths:
+            coll = r.get_collection_by_id(rev.collection_id)
+            paths[rev.collection_id] = (
+                f"{coll.owner}/{coll.path}" if coll else f"collection {rev.collection_id}"
+            )
+        state = newest.get((rev.collection_id, rev.name))
+        if rev.op is Op.CONFLICT:
+            role = "a refused conflicting body"
+        elif state is not None and state[0] == seq and not state[1]:
+            role = "current"
+        else:
+            role = "history"
+        named.append(f"{paths[rev.collection_id]}/{rev.name} (revision {seq}, {role})")
+    more = f" and {len(seqs) - MAX_NAMED} more revisions" if len(seqs) > MAX_NAMED else ""
+    return "it is the body of " + ", ".join(named) + more
 
 
 def _check_external(store: Store, content_hash: str, report: CheckReport, full: bool) -> bool:

@@ -398,6 +398,7 @@ def test_destination_absolute_url_and_path() -> None:
         "https://other.example.com/dav/x",
         "http://dav.example.com/dav/x",
         "https://dav.example.com:8443/dav/x",
+        "ftp://dav.example.com/dav/x",
     ],
 )
 def test_destination_on_another_server(value: str) -> None:
@@ -426,6 +427,13 @@ def test_destination_on_another_server(value: str) -> None:
         "http://[::1/x",
         "http://[zz]/x",
         "//[/x",
+        "/dav/alice/raw-\xff",  # raw bytes, decoded as Latin-1 by the ASGI server
+        "/dav/alice/raw-\xc3\xa9",
+        "/dav/alice/x X-Folded: 1",  # an obs-folded header, unfolded to a space
+        "/dav/alice/a b",
+        "/dav/alice/<x>",
+        "/dav/alice/100%",
+        "/dav/alice/%zz",
     ],
 )
 def test_bad_destinations(value: str | None) -> None:
