@@ -304,7 +304,7 @@ def test_a_moment_between_kept_ones_is_refused_clearly(
     )
     assert report.removed["segment"].count > 0 and not report.errors
     between = h.now - 15 * DAY_US  # after day -25's segment, before the day -8 snapshot
-    with pytest.raises(ReplicaError, match="cannot restore .* nearest moments it can restore"):
+    with pytest.raises(ReplicaError, match=r"cannot restore .* nearest moments it can restore"):
         plan_restore(file_replica.open(), opener, at_us=between)
     # The moments on both sides of the hole still restore.
     continuous, points = policy.restore_points(h.now, 0)
