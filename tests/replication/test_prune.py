@@ -12,6 +12,7 @@ from __future__ import annotations
 import hashlib
 import json
 import random
+import time
 from collections.abc import Iterator
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
@@ -348,3 +349,50 @@ def test_the_command(tmp_path: Path, identity: Identity) -> None:
     assert both.returncode == 2
     no_key = replica_cmd("replica", "prune", "--data", str(data))
     assert no_key.returncode == 2 and "--identity" in no_key.stderr
+
+
+def test_serve_prunes_on_its_schedule(
+    services: Services, file_replica: Replica, identity: Identity
+) -> None:
+    """`start()` (what serve calls) prunes with the services' policy and the drill
+    identity, in each target's thread, and the status and metrics show it."""
+    from dataclasses import replace
+
+    from prometheus_client import CollectorRegistry, generate_latest
+
+    from homeport.replication import start
+    from homeport.replication.metrics import ReplicationCollector, replication_summary
+
+    Workload(services).add_user("alice")
+    settings = replace(
+        file_replica.replication(identity.recipient),
+        drill_identity=str(identity.key_file),
+        prune_interval=0.2,
+    )
+    rep = start(services, settings)
+    try:
+        assert rep.pruning is not None and rep.pruning.policy == services.retention.policy
+        rep.pruning = replace(rep.pruning, first_delay=0.0)
+        for worker in rep._workers:
+            worker.next_prune = 0.0
+        rep.notify()
+        end = time.monotonic() + 30.0
+        while time.monotonic() < end and not rep.status()[0].pruned_at_us:
+            time.sleep(0.05)
+        status = rep.status()[0]
+        assert status.pruned_at_us and status.prune_error is None
+        registry = CollectorRegistry()
+        registry.register(ReplicationCollector(rep.status, _db(services).parent))
+        text = generate_latest(registry).decode()
+        assert "homeport_replica_pruned_bytes_total" in text
+        assert "homeport_replica_prune_locked_objects" in text
+        _, lines, _ = replication_summary(rep.status())
+        assert any("retention last ran" in line for line in lines)
+    finally:
+        rep.stop()
+    without = replace(settings, drill_identity=None)
+    rep = start(services, without)
+    try:
+        assert rep.pruning is None
+    finally:
+        rep.stop()
