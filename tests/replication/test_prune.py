@@ -396,3 +396,42 @@ def test_serve_prunes_on_its_schedule(
         assert rep.pruning is None
     finally:
         rep.stop()
+
+
+def test_a_generation_no_kept_moment_needs_goes_entirely(
+    services: Services, file_replica: Replica, identity: Identity, tmp_path: Path, clock: Clock
+) -> None:
+    policy = RetentionPolicy(keep_all_days=5, daily_days=10, weekly_days=20, monthly_days=20)
+    opener = load_identities(identity.key_file)
+    now = _now()
+    w = Workload(services)
+    settings = file_replica.replication(identity.recipient)
+    clock.set(now - 50 * DAY_US)
+    w.add_user("alice")
+    w.contacts("alice", 3)
+    w.files("alice", [150_000])
+    with Replicator(services.store, settings) as rep:
+        rep.replicate_once()
+        clock.set(now - 48 * DAY_US)
+        w.contacts("alice", 2)
+        rep.replicate_once()
+    old = read_states(_db(services).parent)[0].generation
+    # The server loses its replication state: it starts a new generation.
+    (_db(services).parent / "replication" / "state.json").unlink()
+    clock.set(now - 25 * DAY_US)
+    w.contacts("alice", 2)
+    with Replicator(services.store, settings) as rep:
+        assert rep.replicate_once()[0].new_generation
+        clock.set(now - 3 * DAY_US)
+        w.contacts("alice", 2)
+        rep.replicate_once()
+    new = read_states(_db(services).parent)[0].generation
+    assert old != new
+    root = file_replica.open()
+    assert sorted(root.children("")) == sorted([old, new])
+    report = prune_replica(root, opener, policy, apply=True, exclusive=True, now=now)
+    assert root.children("") == [new]
+    assert report.removed["generation"].count == 1 and report.removed["blob"].count == 1
+    dest = tmp_path / "restored"
+    restore(root, opener, dest, open_store)
+    assert state_of(dest / "homeport.sqlite3", full=False) == state_of(_db(services), full=False)

@@ -353,7 +353,14 @@ def _plan_generation(
             keep_point(first_at, to_end=True)
         else:
             for key in g.listing:
-                plan.remove[key] = _kind(key)
+                kind = _kind(key)
+                if kind == "other" or key in young:
+                    plan.keep.add(key)  # never remove what is not ours, or new
+                else:
+                    plan.remove[key] = kind
+            if plan.keep:
+                plan.keep.add(fmt.GENERATION_OBJECT)
+                plan.remove.pop(fmt.GENERATION_OBJECT, None)
             return plan
 
     keep = plan.keep
@@ -493,8 +500,8 @@ def prune_replica(
                 and now_s - g.newest_modified > ABANDONED_SECONDS
             )
             if abandoned:
-                plan.keep = set()
-                plan.remove = {k: "incomplete" for k in g.listing}
+                plan.keep = {k for k in g.listing if _kind(k) == "other"}
+                plan.remove = {k: "incomplete" for k in g.listing if k not in plan.keep}
             plans.append((g, plan))
 
         for g, plan in plans:
