@@ -199,6 +199,9 @@ def state_of(db: Path, upto: int | None = None, full: bool = True) -> dict[str, 
             "SELECT DISTINCT content_hash FROM log WHERE seq <= ? AND op = 'put'", (upto,)
         ):
             row = conn.execute("SELECT size, data FROM blobs WHERE hash = ?", (h,)).fetchone()
+            if row is None:  # a body the retention policy removed
+                bodies[h] = None
+                continue
             bodies[h] = (row[0], hashlib.sha256(row[1]).hexdigest() if row[1] else "external")
         state: dict[str, Any] = {
             "log": log,

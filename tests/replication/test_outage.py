@@ -71,6 +71,9 @@ def _outage(
         assert _wait(lambda: rep.status()[0].lag_revisions == 0, 60), rep.status()
         cut()
         writer.write_for(outage_seconds)
+        # The failed attempt shows at once, unless a busy machine delayed the shipper's
+        # thread: give it a moment rather than read the status mid-attempt.
+        _wait(lambda: not rep.status()[0].up, 10)
         during = rep.status()[0]
         seen.append(during)
         assert during.lag_revisions >= 10, during

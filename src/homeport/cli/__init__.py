@@ -41,6 +41,7 @@ cli.add_command(prune.prune)
 cli.add_command(replica.replicate)
 cli.add_command(replica.restore)
 cli.add_command(replica.drill)
+cli.add_command(replica.replica)
 
 
 def main() -> None:

@@ -1,4 +1,4 @@
-"""`homeport replicate`, `homeport restore`, `homeport drill`: the replica from the shell.
+"""`homeport replicate`, `restore`, `drill`, `replica prune`: the replica from the shell.
 
 The replica format is docs/replica-format.md. Until `homeport.cli` registers these
 commands, they run as `homeport COMMAND …`.
@@ -31,13 +31,16 @@ from homeport.errors import ConfigError
 from homeport.replication import settings as replica_settings
 from homeport.replication.crypto import load_identities
 from homeport.replication.drill import default_scratch, record_drill, run_drill
+from homeport.replication.errors import ReplicatorBusy
+from homeport.replication.prune import ReplicaPruneReport, prune_replica
 from homeport.replication.restore import restore as run_restore
 from homeport.replication.settings import ReplicationSettings, TargetSettings
 from homeport.replication.shipper import Replicator
 from homeport.replication.source import DB_FILE_NAME
-from homeport.replication.state import read_states
+from homeport.replication.state import ReplicatorLock, read_states
 from homeport.replication.targets import open_target
 from homeport.services.moments import parse_moment
+from homeport.services.retention import RetentionPolicy
 from homeport.store.model import datetime_to_us, us_to_datetime
 from homeport.wiring import open_store
 
@@ -387,4 +390,154 @@ def drill(
                 for diff in r.differences:
                     click.echo(f"  - {diff}")
     if not all(r.ok for r in results):
+        raise SystemExit(EXIT_PROBLEMS)
+
+
+# -- replica retention ----------------------------------------------------------------
+
+
+@click.group()
+def replica() -> None:
+    """Look after the replicas themselves (retention)."""
+
+
+def _size(n: int) -> str:
+    value = float(n)
+    for unit in ("bytes", "KiB", "MiB", "GiB"):
+        if value < 1024 or unit == "GiB":
+            return f"{n} bytes" if unit == "bytes" else f"{value:.1f} {unit}"
+        value /= 1024
+    return f"{n} bytes"
+
+
+def _describe_prune(name: str, report: ReplicaPruneReport) -> list[str]:
+    total = report.removed_total
+    verb = "would remove" if report.dry_run else "removed"
+    kinds = ", ".join(
+        f"{t.count} {kind}{'s' if t.count != 1 else ''}"
+        for kind, t in report.removed.items()
+        if t.count
+    )
+    lines = [
+        f"{name}: {verb} {total.count} object(s), {_size(total.bytes)}"
+        + (f" ({kinds})" if kinds else "")
+        + f"; keeps {report.kept.count} object(s), {_size(report.kept.bytes)}"
+    ]
+    if report.continuous_from_us is not None:
+        lines.append(
+            f"  restorable: every moment since {_iso(report.continuous_from_us)} and "
+            f"{report.restore_points - 1 if report.restore_points else 0} earlier checkpoint(s)"
+            + (
+                f", back to {_iso(report.oldest_kept_us)}"
+                if report.oldest_kept_us is not None
+                else ""
+            )
+        )
+    if report.locked.count:
+        until = _iso(report.locked_until_us) if report.locked_until_us else "a later date"
+        lines.append(
+            f"  {report.locked.count} object(s) ({_size(report.locked.bytes)}) are still "
+            f"under Object Lock retention (up to {until}): left in place"
+        )
+    if report.refused.count:
+        lines.append(
+            f"  the storage refused to delete {report.refused.count} object(s): the "
+            "credentials may lack delete permission; left in place"
+        )
+    lines.extend(f"  note: {note}" for note in report.notes)
+    lines.extend(f"  error: {error}" for error in report.errors)
+    if report.dry_run:
+        lines.append("  nothing was changed (run with --apply to remove)")
+    return lines
+
+
+@replica.command("prune")
+@click.option(
+    "--identity",
+    default=None,
+    type=click.Path(dir_okay=False, exists=True, path_type=Path),
+    help="age identity file to read the replica's manifests (default: replication.drill_identity).",
+)
+@click.option(
+    "--target",
+    default=None,
+    metavar="NAME|URL",
+    help="Prune this target only (default: every configured or replicated one).",
+)
+@click.option("--dry-run", "dry_run", is_flag=True, help="Report what would go (the default).")
+@click.option("--apply", "apply", is_flag=True, help="Remove what no kept restore point needs.")
+@_data_option
+@_common
+def replica_prune(
+    identity: Path | None,
+    target: str | None,
+    dry_run: bool,
+    apply: bool,
+    data: Path | None,
+    config_path: Path | None,
+    as_json: bool,
+) -> None:
+    """Apply the [retention] policy to the replicas: remove the snapshots, segments and
+    blobs that no kept restore point needs; dry run unless --apply.
+
+    What is kept is read from the replica's own manifests (hence the identity). Objects
+    under S3 Object Lock retention are never removed (they are reported). With a data
+    directory, its replicator lock is held while removing (so not while `homeport serve`
+    runs: serve prunes its replicas itself every replication.prune_interval).
+    """
+    from homeport.config import load as load_config
+
+    if dry_run and apply:
+        raise click.UsageError("choose one of --dry-run (the default) or --apply")
+    cfg = load_config(config_path)
+    policy = RetentionPolicy.from_config(cfg)
+    settings = replica_settings.load(config_path)
+    key_file = identity or (Path(settings.drill_identity) if settings.drill_identity else None)
+    if key_file is None:
+        raise click.UsageError("--identity is needed to read the replica's manifests")
+    data_dir = data if data is not None else replica_settings.data_dir_from(config_path)
+    has_data = (data_dir / DB_FILE_NAME).exists()
+    if target is not None:
+        targets = [replica_settings.find_target(settings, target)]
+    elif has_data:
+        targets = _drill_targets(settings, data_dir, None)
+    elif settings.targets:
+        targets = list(settings.targets)
+    else:
+        raise click.UsageError("name the replica with --target URL (or configure [replica.NAME])")
+    opener = load_identities(key_file, _ask_passphrase)
+    lock = ReplicatorLock(data_dir) if apply and has_data else None
+    if lock is not None:
+        try:
+            lock.acquire()
+        except ReplicatorBusy as exc:
+            raise ReplicatorBusy(
+                f"`homeport serve` is replicating {data_dir}: it applies the replica's "
+                "retention itself (replication.prune_interval, with drill_identity); stop it "
+                "to prune now, or run without --apply to see what would go"
+            ) from exc
+    reports = []
+    try:
+        for tsettings in targets:
+            handle = open_target(tsettings)
+            try:
+                reports.append(
+                    (
+                        tsettings.name,
+                        prune_replica(
+                            handle, opener, policy, apply=apply, exclusive=lock is not None
+                        ),
+                    )
+                )
+            finally:
+                handle.close()
+    finally:
+        if lock is not None:
+            lock.release()
+    if as_json:
+        click.echo(json.dumps({"targets": [r.as_json() for _, r in reports]}))
+    else:
+        for name, r in reports:
+            click.echo("\n".join(_describe_prune(name, r)))
+    if any(r.errors for _, r in reports):
         raise SystemExit(EXIT_PROBLEMS)

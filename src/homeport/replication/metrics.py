@@ -12,6 +12,8 @@ registry behind the `/metrics` endpoint. The names:
 | `homeport_replica_up` | target | 1 if the last attempt succeeded |
 | `homeport_replica_errors_total` | target | failed attempts since the state file was created |
 | `homeport_replica_uploaded_bytes_total` | target | bytes uploaded (sealed) |
+| `homeport_replica_pruned_bytes_total` | target | bytes the replica's retention removed |
+| `homeport_replica_prune_locked_objects` | target | unneeded objects left under Object Lock |
 | `homeport_drill_last_success` | target | 1 if the last drill passed |
 | `homeport_drill_last_timestamp_seconds` | target | when the last drill started |
 | `homeport_drill_last_duration_seconds` | target | how long it took |
@@ -68,6 +70,16 @@ class ReplicationCollector(Collector):
         uploaded = CounterMetricFamily(
             "homeport_replica_uploaded_bytes", "Bytes uploaded to the target.", labels=["target"]
         )
+        pruned = CounterMetricFamily(
+            "homeport_replica_pruned_bytes",
+            "Bytes the replica's retention removed from the target.",
+            labels=["target"],
+        )
+        locked = GaugeMetricFamily(
+            "homeport_replica_prune_locked_objects",
+            "Unneeded objects the last retention run left because Object Lock holds them.",
+            labels=["target"],
+        )
         try:
             statuses = self._statuses()
         except Exception:
@@ -80,7 +92,9 @@ class ReplicationCollector(Collector):
             up.add_metric(name, 1.0 if st.up else 0.0)
             errors.add_metric(name, st.errors_total)
             uploaded.add_metric(name, st.bytes_uploaded)
-        yield from (lag_s, lag_r, shipped, up, errors, uploaded)
+            pruned.add_metric(name, st.pruned_bytes)
+            locked.add_metric(name, st.prune_locked)
+        yield from (lag_s, lag_r, shipped, up, errors, uploaded, pruned, locked)
         yield from _drill_metrics(self._data_dir)
 
 
@@ -140,6 +154,15 @@ def replication_summary(
             f"{st.name}  {st.url.split('?', 1)[0]}  lag {st.lag_seconds:.1f} s "
             f"({st.lag_revisions} changes)  {health}"
         )
+        if st.prune_error:
+            lines.append(f"  retention FAILING: {st.prune_error}")
+        elif st.pruned_at_us:
+            when = us_to_datetime(st.pruned_at_us).isoformat(timespec="seconds")
+            locked = f", {st.prune_locked} unneeded still locked" if st.prune_locked else ""
+            lines.append(
+                f"  retention last ran {when}: {st.pruned_objects} objects "
+                f"({st.pruned_bytes} bytes) removed in all{locked}"
+            )
     worst = max(st.lag_seconds for st in statuses)
     attention = any(not st.up for st in statuses) or worst > 300
     return (

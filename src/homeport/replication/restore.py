@@ -355,6 +355,18 @@ def plan_restore(
                     blobs.setdefault(b.hash, b)
         if at_us is not None and seg.last_at_us > at_us:
             reached = True
+    if gap is not None and at_us is not None and at_us > newest_at:
+        later = [seq for seq in snaps if seq > newest_seq]
+        after = ""
+        if later:
+            resumes = _manifest(target, opener, generation, later[0]).at_us
+            after = f" and from {us_to_datetime(resumes).isoformat()}"
+        raise ReplicaError(
+            f"the replica cannot restore {us_to_datetime(at_us).isoformat()}: it does not "
+            f"hold entries {newest_seq + 1} to {gap - 1} (a moment the retention policy "
+            "does not keep, or a part never shipped); the nearest moments it can restore "
+            f"are up to {us_to_datetime(newest_at).isoformat()}{after}"
+        )
     if gap is not None and (at_us is None or at_us > newest_at):
         raise ReplicaIncomplete(
             f"the replica's log has a gap: entries {newest_seq + 1} to {gap - 1} are missing; "

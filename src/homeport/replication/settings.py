@@ -12,6 +12,7 @@ interval = 0.2                  # least seconds between two segments to one targ
 snapshot_interval = 86400       # seconds between metadata snapshots
 drill_interval = 86400          # seconds between scheduled drills (serve)
 drill_identity = "/etc/homeport/drill-key.txt"  # scheduled drills need an identity
+prune_interval = 86400          # replica retention (serve; needs drill_identity); 0 = off
 
 [replica.offsite]
 url = "s3://bucket/homeport"
@@ -79,6 +80,7 @@ class ReplicationSettings:
     max_backoff: float = 30.0
     drill_interval: float = 86400.0
     drill_identity: str | None = None  # identity file for scheduled drills (serve)
+    prune_interval: float = 86400.0  # seconds between replica retention runs (serve); 0 off
 
     def recipients_for(self, target: TargetSettings) -> tuple[str, ...]:
         return target.recipients or self.recipients
@@ -94,6 +96,7 @@ _TOP_KEYS = {
     "max_backoff",
     "drill_interval",
     "drill_identity",
+    "prune_interval",
 }
 _TARGET_KEYS = {
     "url",
@@ -240,6 +243,7 @@ def from_document(doc: Mapping[str, Any], where: str = "config") -> ReplicationS
         max_backoff=_float(top, "max_backoff", 30.0, where),
         drill_interval=_float(top, "drill_interval", 86400.0, where),
         drill_identity=_optional_str(top, "drill_identity", where),
+        prune_interval=_float(top, "prune_interval", 86400.0, where),
     )
 
 

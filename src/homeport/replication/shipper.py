@@ -24,14 +24,16 @@ from typing import Any
 from homeport import __version__
 from homeport.errors import ConfigError, HomeportError, IntegrityError, NotFound
 from homeport.replication import format as fmt
-from homeport.replication.crypto import Sealer
+from homeport.replication.crypto import Opener, Sealer, load_identities
 from homeport.replication.errors import ObjectExists, TargetUnavailable
+from homeport.replication.prune import ReplicaPruneReport, prune_replica
 from homeport.replication.settings import ReplicationSettings, TargetSettings
 from homeport.replication.snapshot import SnapshotShipper
 from homeport.replication.source import Batch, SqliteSource, StateTracker
 from homeport.replication.state import ReplicatorLock, StateFile, TargetState, state_dir
 from homeport.replication.status import TargetStatus, lag_of
 from homeport.replication.targets import ReplicaTarget, open_target
+from homeport.services.retention import RetentionPolicy
 from homeport.store.core import Store
 from homeport.store.interfaces import BlobStore
 from homeport.store.model import now_us
@@ -103,6 +105,11 @@ class BlobUploader:
     def reset(self, existing: set[str]) -> None:
         with self._lock:
             self.uploaded = set(existing)
+
+    def forget(self, removed: set[str]) -> None:
+        """Blob objects the replica's retention removed: upload them again if needed."""
+        with self._lock:
+            self.uploaded -= removed
 
     def ensure(self, prefix: str, refs: Sequence[fmt.BlobRef]) -> tuple[int, int]:
         """Make sure every ref is on the target (verified). Returns (uploaded, bytes)."""
@@ -451,6 +458,7 @@ class _Worker:
     wake: threading.Event = field(default_factory=threading.Event)
     last_cycle: float = 0.0
     data_version: int | None = None
+    next_prune: float = 0.0
 
 
 class Replicator:
@@ -468,6 +476,7 @@ class Replicator:
         *,
         targets: Sequence[ReplicaTarget] | None = None,
         listener: ShippedListener | None = None,
+        pruning: Pruning | None = None,
     ) -> None:
         if not settings.targets:
             raise ConfigError("no replica target configured (--replica URL or [replica.NAME])")
@@ -483,6 +492,7 @@ class Replicator:
         shutil.rmtree(self.tmp_dir, ignore_errors=True)  # leftovers of a crash: ours now
         self._stop = threading.Event()
         self._workers: list[_Worker] = []
+        self.pruning = pruning
         opened = list(targets) if targets is not None else []
         try:
             for i, tsettings in enumerate(settings.targets):
@@ -524,7 +534,9 @@ class Replicator:
     # -- continuous ----------------------------------------------------------------------
 
     def start(self) -> Replicator:
+        first_prune = time.monotonic() + (self.pruning.first_delay if self.pruning else 0.0)
         for worker in self._workers:
+            worker.next_prune = first_prune
             worker.thread = threading.Thread(
                 target=self._run,
                 args=(worker,),
@@ -557,6 +569,7 @@ class Replicator:
             if self._stop.is_set():
                 return
             try:
+                self._maybe_prune(worker)
                 if not self._has_work(worker):
                     continue
                 worker.last_cycle = time.monotonic()
@@ -567,6 +580,60 @@ class Replicator:
                 errors = self._note_error(shipper, exc)
                 backoff = min(self.settings.max_backoff, 0.25 * 2 ** min(errors - 1, 16))
                 backoff *= random.uniform(0.8, 1.2)
+
+    def prune_now(
+        self, worker_index: int = 0, apply: bool = True, now: int | None = None
+    ) -> ReplicaPruneReport:
+        """Apply the replica's retention to one target now, in the caller's thread (the
+        replicator must not be running: `start()` prunes in each target's own thread)."""
+        if self.pruning is None:
+            raise ConfigError("replica retention needs an identity (replication.drill_identity)")
+        return self._prune(self._workers[worker_index].shipper, apply, now)
+
+    def _prune(
+        self, shipper: Shipper, apply: bool = True, now: int | None = None
+    ) -> ReplicaPruneReport:
+        assert self.pruning is not None
+        report = prune_replica(
+            shipper.target,
+            self.pruning.opener,
+            self.pruning.policy,
+            apply=apply,
+            exclusive=True,  # we hold the replicator lock and do not ship meanwhile
+            now=now,
+        )
+        removed = report.removed_blobs.get(shipper.state.generation or "", set())
+        shipper.uploader.forget(removed)
+        st = shipper.state
+        st.pruned_at_us = report.now_us
+        st.pruned_objects += report.removed_total.count
+        st.pruned_bytes += report.removed_total.bytes
+        st.prune_locked = report.locked.count
+        st.prune_error = report.errors[0] if report.errors else None
+        with contextlib.suppress(OSError):
+            self.states.save()
+        return report
+
+    def _maybe_prune(self, worker: _Worker) -> None:
+        """Between two cycles of this target's thread (never during one), when due."""
+        pruning = self.pruning
+        shipper = worker.shipper
+        if pruning is None or pruning.interval <= 0 or time.monotonic() < worker.next_prune:
+            return
+        if not shipper._reconciled or shipper.state.consecutive_errors:
+            return  # the target is not known to be reachable: later
+        worker.next_prune = time.monotonic() + pruning.interval
+        try:
+            self._prune(shipper)
+        except Exception as exc:
+            message = exc.message if isinstance(exc, HomeportError) else type(exc).__name__
+            shipper.state.prune_error = message
+            log.error(
+                "replica %s: retention failed (%s); tried again in %d s",
+                shipper.tsettings.display_url,
+                message,
+                int(pruning.interval),
+            )
 
     def _has_work(self, worker: _Worker) -> bool:
         """Cheap: something was committed since the last look (SQLite's data_version, for
@@ -646,14 +713,42 @@ class Replicator:
         self.stop()
 
 
+@dataclass(frozen=True)
+class Pruning:
+    """Replica retention inside the replicator: the local policy, an identity to read the
+    replica's manifests, and how often (seconds; the first run `first_delay` after start)."""
+
+    policy: RetentionPolicy
+    opener: Opener
+    interval: float
+    first_delay: float = 600.0
+
+
 def start(
     services_or_store: Any,
     settings: ReplicationSettings,
     *,
     listener: ShippedListener | None = None,
 ) -> Replicator:
-    """Start continuous replication for a running server; returns the handle (`stop()`)."""
+    """Start continuous replication for a running server; returns the handle (`stop()`).
+
+    Given the services (whose retention policy the replica follows) and with
+    `drill_identity` and a positive `prune_interval` set, the replicator also applies the
+    replica's retention on that schedule.
+    """
     store = getattr(services_or_store, "store", services_or_store)
     if not isinstance(store, Store):
         raise TypeError("start() needs a Store or a Services")
-    return Replicator(store, settings, listener=listener).start()
+    pruning = None
+    retention = getattr(services_or_store, "retention", None)
+    policy = getattr(retention, "policy", None)
+    if isinstance(policy, RetentionPolicy) and settings.prune_interval > 0:
+        if settings.drill_identity:
+            opener = load_identities(Path(settings.drill_identity))
+            pruning = Pruning(policy, opener, settings.prune_interval)
+        else:
+            log.warning(
+                "replica retention does not run: it needs replication.drill_identity to read "
+                "the replica's manifests (the replicas keep everything meanwhile)"
+            )
+    return Replicator(store, settings, listener=listener, pruning=pruning).start()

@@ -53,6 +53,11 @@ class TargetState:
     consecutive_errors: int = 0
     errors_total: int = 0
     bytes_uploaded: int = 0
+    pruned_at_us: int = 0  # the last retention run on this target (serve)
+    pruned_objects: int = 0  # objects removed by retention, in all
+    pruned_bytes: int = 0
+    prune_locked: int = 0  # objects the last run left because Object Lock still holds them
+    prune_error: str | None = None
 
     def new_generation(self, generation: str, epoch: str | None) -> None:
         self.generation = generation

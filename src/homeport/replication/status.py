@@ -33,6 +33,11 @@ class TargetStatus:
     consecutive_errors: int
     errors_total: int
     bytes_uploaded: int
+    pruned_at_us: int = 0
+    pruned_objects: int = 0
+    pruned_bytes: int = 0
+    prune_locked: int = 0
+    prune_error: str | None = None
 
     @property
     def up(self) -> bool:
@@ -54,6 +59,11 @@ class TargetStatus:
             consecutive_errors=st.consecutive_errors,
             errors_total=st.errors_total,
             bytes_uploaded=st.bytes_uploaded,
+            pruned_at_us=st.pruned_at_us,
+            pruned_objects=st.pruned_objects,
+            pruned_bytes=st.pruned_bytes,
+            prune_locked=st.prune_locked,
+            prune_error=st.prune_error,
         )
 
     def to_json(self) -> dict[str, Any]:

@@ -44,6 +44,19 @@ class ObjectInfo:
     modified: float  # seconds since the Unix epoch
 
 
+@dataclass(frozen=True)
+class Removal:
+    """What `ReplicaTarget.remove` did to one object."""
+
+    outcome: str  # "removed", "missing", "locked" (retention or legal hold), "refused"
+    retain_until: float | None = None  # for "locked": the retention date, if known
+    detail: str | None = None
+
+    @property
+    def removed(self) -> bool:
+        return self.outcome in ("removed", "missing")
+
+
 class ReplicaTarget(Protocol):
     """A place that keeps replica objects. The replicator's only way to reach storage.
 
@@ -58,9 +71,12 @@ class ReplicaTarget(Protocol):
       with exactly the given bytes, and this was checked (read back and hashed, or the
       storage verified the SHA-256 we sent and echoed it). When a put raises, the key
       either does not exist or holds a complete object from an earlier attempt.
-    - **No delete.** There is deliberately no way to remove or modify an object: a
-      server whose credentials are stolen cannot destroy its replica through Homeport,
-      and with S3 Object Lock not at all until the retention date.
+    - **No overwrite; delete only what retention allows.** An object is never modified.
+      `remove` exists for the replica's retention (`homeport.replication.prune`) only,
+      which removes objects that no kept restore point needs: it never overrides S3
+      Object Lock (an object whose retention has not expired, or under legal hold, is
+      left and reported `locked`), and a storage that refuses the deletion (credentials
+      without delete permission) leaves the object and reports `refused`.
     - **Errors are typed.** A missing object is `ObjectMissing`; a target that cannot be
       reached, refuses the credentials or fails is `TargetUnavailable` (the replicator
       retries those); nothing else escapes except `ConfigError` for a bad setting.
@@ -92,6 +108,10 @@ class ReplicaTarget(Protocol):
 
     def children(self, prefix: str = "") -> list[str]:
         """The names one level below `prefix` (e.g. the generations of a replica)."""
+
+    def remove(self, key: str) -> Removal:
+        """Delete the object (every stored version of it) unless it is locked; see the
+        class contract. Never raises for a locked or refused object."""
 
     def close(self) -> None:
         """Release connections. The target must not be used afterwards."""
@@ -238,6 +258,25 @@ class FileTarget:
             return []
         return sorted(p.name for p in start.iterdir() if p.is_dir() and p.name != ".tmp")
 
+    def remove(self, key: str) -> Removal:
+        path = self._path(key)
+        try:
+            path.unlink()
+        except FileNotFoundError:
+            return Removal("missing")
+        except PermissionError as exc:
+            return Removal("refused", detail=exc.strerror)
+        except OSError as exc:
+            raise TargetUnavailable(f"cannot remove {key} from {self.url}: {exc.strerror}") from exc
+        parent = path.parent
+        with contextlib.suppress(OSError):
+            _fsync_dir(parent)
+            # Empty folders (a blob fan-out folder, a whole generation) go too.
+            while parent != self.root and not any(parent.iterdir()):
+                parent.rmdir()
+                parent = parent.parent
+        return Removal("removed")
+
     def close(self) -> None:
         pass
 
@@ -283,6 +322,7 @@ class S3Target:
         self._settings = settings
         self._verify_read = settings.verify == "read"
         self._lock: _LockPolicy | None = None
+        self._versioning: bool | None = None
         self._lock_mutex = threading.Lock()
         endpoint = (
             query.get("endpoint")
@@ -531,6 +571,70 @@ class S3Target:
         except Exception as exc:
             raise self._unavailable(exc, "list objects") from exc
         return sorted(out)
+
+    def _versioned(self) -> bool:
+        with self._lock_mutex:
+            if self._versioning is None:
+                try:
+                    status = self._client.get_bucket_versioning(Bucket=self.bucket).get("Status")
+                except Exception as exc:
+                    raise self._unavailable(exc, "read the bucket's versioning") from exc
+                self._versioning = status in ("Enabled", "Suspended")
+            return self._versioning
+
+    def remove(self, key: str) -> Removal:
+        """Delete every version of the object, after checking each one's Object Lock
+        retention and legal hold (never bypassed); with versioning, no delete marker is
+        ever created (it would hide the object without freeing anything)."""
+        full = self._key(key)
+        if not self._versioned():
+            try:
+                self._client.delete_object(Bucket=self.bucket, Key=full)
+            except Exception as exc:
+                if _error_code(exc) in ("AccessDenied", "403"):
+                    return Removal("refused", detail=_error_code(exc))
+                raise self._unavailable(exc, f"remove {key}") from exc
+            return Removal("removed")
+        try:
+            versions: list[tuple[str, bool]] = []
+            pages = self._client.get_paginator("list_object_versions").paginate(
+                Bucket=self.bucket, Prefix=full
+            )
+            for page in pages:
+                for v in page.get("Versions", []):
+                    if v["Key"] == full:
+                        versions.append((v["VersionId"], False))
+                for m in page.get("DeleteMarkers", []):
+                    if m["Key"] == full:
+                        versions.append((m["VersionId"], True))
+        except Exception as exc:
+            raise self._unavailable(exc, f"list the versions of {key}") from exc
+        if not versions:
+            return Removal("missing")
+        now = datetime.now(UTC)
+        for version_id, marker in versions:
+            if marker:
+                continue
+            try:
+                head = self._client.head_object(Bucket=self.bucket, Key=full, VersionId=version_id)
+            except Exception as exc:
+                raise self._unavailable(exc, f"look up {key}") from exc
+            until = head.get("ObjectLockRetainUntilDate")
+            if head.get("ObjectLockLegalHoldStatus") == "ON":
+                return Removal("locked", detail="legal hold")
+            if until is not None and until > now:
+                return Removal("locked", retain_until=until.timestamp())
+        # Data versions first, delete markers last: an interruption never leaves a
+        # marker hiding a version that is still there.
+        for version_id, _marker in sorted(versions, key=lambda v: v[1]):
+            try:
+                self._client.delete_object(Bucket=self.bucket, Key=full, VersionId=version_id)
+            except Exception as exc:
+                code = _error_code(exc)
+                if code in ("AccessDenied", "403"):
+                    return Removal("refused", detail=code)
+                raise self._unavailable(exc, f"remove {key}") from exc
+        return Removal("removed")
 
     def close(self) -> None:
         with contextlib.suppress(Exception):

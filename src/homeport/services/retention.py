@@ -111,6 +111,35 @@ class RetentionPolicy:
                 return True
         return False
 
+    def restore_points(self, now: int, since: int) -> tuple[int | None, list[int]]:
+        """The moments a replica must keep restorable (the replica-side retention hook).
+
+        Returns `(continuous_from, checkpoints)`: every moment from `continuous_from` on
+        (None: every moment, when the policy keeps everything), and each checkpoint
+        (ascending, not before `since`) at which `keeps` keeps an item's state: the
+        midnights of the daily zone, the Mondays and firsts of the month of the weekly
+        zone, the firsts of the month of the monthly zone. Restoring the replica to any
+        of these moments gives what a rollback to it finds locally.
+        """
+        if self.keeps_everything:
+            return None, []
+        horizon = self.horizon_us(now)
+        daily_from = now - self.daily_days * DAY_US
+        weekly_from = now - self.weekly_days * DAY_US
+        monthly_from = now - self.monthly_days * DAY_US if self.monthly_days else since
+        points: list[int] = []
+        t = _next_midnight(max(since, min(monthly_from, weekly_from)))
+        while t < horizon:
+            dt = us_to_datetime(t)
+            if (
+                t >= daily_from
+                or (t >= weekly_from and (dt.weekday() == 0 or dt.day == 1))
+                or (t >= monthly_from and dt.day == 1)
+            ):
+                points.append(t)
+            t = datetime_to_us(dt + timedelta(days=1))
+        return horizon, points
+
 
 def _midnight(dt: datetime) -> datetime:
     return dt.replace(hour=0, minute=0, second=0, microsecond=0)
