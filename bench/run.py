@@ -312,6 +312,7 @@ class Run:
             wrap=self.profiler(srv, n),
             get_requests=self.args.get_requests,
             quiet_wait=self.args.quiet_wait,
+            only=set(self.args.workloads.split(",")) if self.args.workloads else None,
         )
         out: list[Result] = []
         try:
@@ -357,6 +358,12 @@ def parser() -> argparse.ArgumentParser:
         "--homeport-rev",
         help="benchmark this commit of Homeport (git archive into the temp dir) instead of "
         "the installed working tree",
+    )
+    p.add_argument(
+        "--workloads",
+        default="",
+        help="comma-separated workloads to run (default all); the ones they read the data "
+        "of run too, e.g. timerange_query runs create_events first",
     )
     p.add_argument("--json", help="write the results as JSON to this file")
     p.add_argument("--render", metavar="JSON[,JSON]", help="only print the tables from JSON")

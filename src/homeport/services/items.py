@@ -4,8 +4,11 @@ from __future__ import annotations
 
 import dataclasses
 import logging
+import threading
+from collections import OrderedDict
 from collections.abc import Iterable, Iterator
 from dataclasses import dataclass
+from datetime import datetime, timedelta
 
 from homeport.errors import (
     Conflict,
@@ -18,8 +21,21 @@ from homeport.errors import (
     ValidationError,
 )
 from homeport.formats import calquery, cardquery
-from homeport.formats.filters import AddressbookQuery, CalendarQuery, TimeRange
-from homeport.formats.icalendar import CalendarObject, parse_calendar_object
+from homeport.formats.calindex import (
+    InstanceIndex,
+    instance_index,
+    is_single_instance,
+    simple_time_range,
+    span_index,
+)
+from homeport.formats.filters import (
+    AddressbookQuery,
+    CalendarDataRequest,
+    CalendarQuery,
+    CompFilter,
+    TimeRange,
+)
+from homeport.formats.icalendar import EPSILON, CalendarObject, parse_calendar_object
 from homeport.formats.vcard import parse_vcard
 from homeport.namespaces import CALDAV, CARDDAV
 from homeport.services.accounts import Actor
@@ -77,6 +93,68 @@ class Parsed:
     component: str | None
     start_us: int | None
     end_us: int | None
+    index: InstanceIndex | None = None  # a non-recurring calendar object's instance
+
+
+class _Unlistable:
+    """Marks a body whose instances `instance_index` cannot list (full evaluation)."""
+
+
+UNLISTABLE = _Unlistable()
+
+
+class InstanceCache:
+    """Content hash -> `InstanceIndex` of that calendar body, least recently used first
+    out, bounded by the words the indexes hold.
+
+    Bodies are immutable under their hash, so an entry never goes stale; a series'
+    index covers a window around the query that built it and is replaced when a query
+    falls outside it. Derived data only: losing it (a restart) costs time, not answers.
+    """
+
+    def __init__(self, max_words: int = 4_000_000) -> None:
+        self.max_words = max_words
+        self._entries: OrderedDict[str, InstanceIndex | _Unlistable] = OrderedDict()
+        self._words = 0
+        self._lock = threading.Lock()
+
+    def get(self, content_hash: str) -> InstanceIndex | _Unlistable | None:
+        with self._lock:
+            entry = self._entries.get(content_hash)
+            if entry is not None:
+                self._entries.move_to_end(content_hash)
+            return entry
+
+    def put(self, content_hash: str, entry: InstanceIndex | _Unlistable) -> None:
+        with self._lock:
+            old = self._entries.pop(content_hash, None)
+            self._words -= self._size(old)
+            self._entries[content_hash] = entry
+            self._words += self._size(entry)
+            while self._words > self.max_words and self._entries:
+                _, dropped = self._entries.popitem(last=False)
+                self._words -= self._size(dropped)
+
+    def __len__(self) -> int:
+        return len(self._entries)
+
+    @staticmethod
+    def _size(entry: InstanceIndex | _Unlistable | None) -> int:
+        if entry is None:
+            return 0
+        return entry.size() if isinstance(entry, InstanceIndex) else 8
+
+
+def _us(value: datetime | None) -> int | None:
+    return None if value is None else datetime_to_us(value)
+
+
+def _exact_span(item: Item) -> bool:
+    """Whether the indexed span of a single VEVENT is its interval itself: bounded, and
+    not the one-second padding the index gives an instant (EPSILON)."""
+    if item.start_us is None or item.end_us is None:
+        return False
+    return item.end_us - item.start_us != EPSILON // timedelta(microseconds=1)
 
 
 @dataclass(frozen=True)
@@ -133,6 +211,7 @@ class Items:
         self.limits = limits or Limits()
         self.metrics = metrics or Metrics()
         self._epoch: SyncEpoch | None = None
+        self.instances = InstanceCache()
 
     # -- reading -----------------------------------------------------------------
 
@@ -233,30 +312,103 @@ class Items:
     # -- queries -----------------------------------------------------------------
 
     def calendar_query(
-        self, actor: Actor, coll: Collection, query: CalendarQuery
+        self, actor: Actor, coll: Collection, query: CalendarQuery, *, with_data: bool = True
     ) -> list[tuple[Item, bytes]]:
-        """Items matching a calendar-query, with the calendar-data to return for each."""
+        """Items matching a calendar-query, with the calendar-data to return for each.
+
+        With `with_data` False (the client asked for no calendar-data) the bytes are
+        empty. A bare time-range on one component type is answered from the instance
+        index of each candidate (`formats.calindex`), cached per body; other filters,
+        and objects the index cannot list, are evaluated in full. Raises
+        ValidationError when the request would expand too many recurrence instances.
+        """
         authorize(actor, coll.owner)
         window = query.time_window()
+        simple = simple_time_range(query.filter)
+        budget = calquery.InstanceBudget()
+        plain_data = query.data == CalendarDataRequest()
         out: list[tuple[Item, bytes]] = []
         with self.store.read() as r:
             if window is not None:
-                candidates = r.items_overlapping(
-                    coll.id,
-                    datetime_to_us(window.start) if window.start else None,
-                    datetime_to_us(window.end) if window.end else None,
-                )
+                candidates = r.items_overlapping(coll.id, _us(window.start), _us(window.end))
             else:
                 candidates = r.list_items(coll.id)
             for item in candidates:
-                body = self.store.read_body(item.content_hash, r)
-                try:
-                    obj = parse_calendar_object(body)
-                except ValidationError:
+                body: bytes | None = None
+                obj: CalendarObject | None = None
+                if simple is not None:
+                    if item.component is not None and item.component != simple[0]:
+                        continue  # the object holds no component of that type
+                    hit, body, obj = self._indexed_match(item, simple[1], query.filter, budget, r)
+                    if hit is False:
+                        continue
+                    if hit and (not with_data or plain_data):
+                        data = b""
+                        if with_data:
+                            data = body if body is not None else self._read(item, r)
+                        out.append((item, data))
+                        continue
+                if obj is None:
+                    body = body if body is not None else self._read(item, r)
+                    try:
+                        obj = parse_calendar_object(body)
+                    except ValidationError:
+                        continue
+                if simple is None and not calquery.matches(obj, query.filter, budget=budget):
                     continue
-                if calquery.matches(obj, query.filter):
-                    out.append((item, calquery.render_calendar_data(obj, body, query.data)))
+                assert body is not None
+                data = b""
+                if with_data:
+                    data = calquery.render_calendar_data(obj, body, query.data, budget=budget)
+                out.append((item, data))
         return out
+
+    def _read(self, item: Item, r: MetadataReader) -> bytes:
+        return self.store.read_body(item.content_hash, r)
+
+    def _indexed_match(
+        self,
+        item: Item,
+        rng: TimeRange,
+        flt: CompFilter,
+        budget: calquery.InstanceBudget,
+        r: MetadataReader,
+    ) -> tuple[bool, bytes | None, CalendarObject | None]:
+        """Whether `item` has an instance overlapping `rng`, from its instance index
+        (built and cached when missing or not covering `rng`), with the body and the
+        parsed object when they had to be read."""
+        start, end = _us(rng.start), _us(rng.end)
+        entry = self.instances.get(item.content_hash)
+        if isinstance(entry, InstanceIndex):
+            hit = entry.overlaps(start, end)
+            if hit is not None:
+                return hit, None, None
+        body = self._read(item, r)
+        if (
+            entry is None
+            and item.component == "VEVENT"
+            and _exact_span(item)
+            and is_single_instance(body, item.component)
+        ):
+            assert item.start_us is not None and item.end_us is not None
+            single = span_index(item.component, item.start_us, item.end_us)
+            self.instances.put(item.content_hash, single)
+            return bool(single.overlaps(start, end)), body, None
+        try:
+            obj = parse_calendar_object(body)
+        except ValidationError:
+            return False, body, None
+        if entry is None or isinstance(entry, InstanceIndex):
+            bounded = rng.start is not None and rng.end is not None
+            index = instance_index(obj, rng if bounded else None, budget.meter())
+            if index is not None:
+                self.instances.put(item.content_hash, index)
+                hit = index.overlaps(start, end)
+                if hit is not None:
+                    return hit, body, obj
+            elif bounded:
+                self.instances.put(item.content_hash, UNLISTABLE)
+        return calquery.matches(obj, flt, budget=budget), body, obj
 
     def addressbook_query(
         self, actor: Actor, coll: Collection, query: AddressbookQuery
@@ -288,7 +440,7 @@ class Items:
                     )
                 except ValidationError:
                     continue
-        return calquery.freebusy(objects, rng)
+        return calquery.freebusy(objects, rng, budget=calquery.InstanceBudget())
 
     # -- writing -----------------------------------------------------------------
 
@@ -307,6 +459,7 @@ class Items:
                 obj.component,
                 datetime_to_us(obj.span_start) if obj.span_start else None,
                 datetime_to_us(obj.span_end) if obj.span_end else None,
+                instance_index(obj),  # None for a series: listed when first queried
             )
         if coll.kind is CollectionKind.ADDRESSBOOK:
             card = parse_vcard(data)
@@ -348,6 +501,8 @@ class Items:
             data = bytes(buf)
             parsed = self._parse(coll, data)
             body = self.store.stage_bytes(data)
+            if parsed.index is not None:
+                self.instances.put(body.content_hash, parsed.index)
         try:
             return self._commit_put(actor, coll, name, body, content_type, parsed, pre)
         except PreconditionFailed:
@@ -588,4 +743,11 @@ class Items:
         return self.store.commit(tx)
 
 
-__all__ = ["Items", "Limits", "Preconditions", "make_sync_token", "parse_sync_token"]
+__all__ = [
+    "InstanceCache",
+    "Items",
+    "Limits",
+    "Preconditions",
+    "make_sync_token",
+    "parse_sync_token",
+]
