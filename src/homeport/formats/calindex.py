@@ -63,31 +63,45 @@ class InstanceIndex:
     `starts[i]`, `ends[i]` in microseconds since the epoch; an instant is stored as
     [t, t + 1 us) so that one strict comparison also gives RFC 4791's "start <= t < end".
     `reach[i]` is max(ends[:i + 1]), so that "some instance starting before `end` ends
-    after `start`" is one bisection. For a series the list may be partial: it then
-    answers only ranges inside [`lo`, `hi`] (µs; None = unbounded).
+    after `start`" is one bisection. For a series (`recurring`) the list may be
+    partial: it then answers only ranges inside [`lo`, `hi`] (µs; None = unbounded).
     """
 
     component: str
     starts: array[int]
+    ends: array[int]
     reach: array[int]
     lo: int | None = None
     hi: int | None = None
+    recurring: bool = False
+
+    def covers(self, start_us: int | None, end_us: int | None) -> bool:
+        """Whether every instance overlapping [start, end) is listed."""
+        if self.lo is not None and (start_us is None or start_us < self.lo):
+            return False
+        return self.hi is None or (end_us is not None and end_us <= self.hi)
 
     def overlaps(self, start_us: int | None, end_us: int | None) -> bool | None:
         """Whether an instance overlaps [start, end) (RFC 4791 section 9.9); None when
         the range is not inside the listed window and the index cannot tell."""
-        if self.lo is not None and (start_us is None or start_us < self.lo):
-            return None
-        if self.hi is not None and (end_us is None or end_us > self.hi):
+        if not self.covers(start_us, end_us):
             return None
         n = len(self.starts) if end_us is None else bisect_left(self.starts, end_us)
         if n == 0:
             return False
         return start_us is None or self.reach[n - 1] > start_us
 
+    def overlapping(self, start_us: int, end_us: int) -> list[tuple[int, int]] | None:
+        """The (start, end) of every instance overlapping [start, end), by start; None
+        when the range is not inside the listed window."""
+        if not self.covers(start_us, end_us):
+            return None
+        n = bisect_left(self.starts, end_us)
+        return [(self.starts[i], self.ends[i]) for i in range(n) if self.ends[i] > start_us]
+
     def size(self) -> int:
         """Roughly how many machine words the index holds (for a memory budget)."""
-        return 2 * len(self.starts) + 8
+        return 3 * len(self.starts) + 8
 
 
 _RECURRENCE_NAMES = frozenset({"RRULE", "RDATE", "EXRULE", "RECURRENCE-ID"})
@@ -128,7 +142,8 @@ def is_single_instance(body: bytes, component: str) -> bool:
 
 def span_index(component: str, start_us: int, end_us: int) -> InstanceIndex:
     """The index of a single-instance object from the span storage holds for it."""
-    return InstanceIndex(component, array("q", [start_us]), array("q", [end_us]))
+    starts, ends = array("q", [start_us]), array("q", [end_us])
+    return InstanceIndex(component, starts, ends, ends)
 
 
 def simple_time_range(flt: CompFilter) -> tuple[str, TimeRange] | None:
@@ -185,12 +200,14 @@ def instance_index(
             hi = series_hi if hi is None else min(hi, series_hi)
     intervals.sort()
     starts = array("q", (s for s, _ in intervals))
+    ends = array("q", (e for _, e in intervals))
     reach = array("q")
     top = -(2**63)
-    for _, e in intervals:
+    for e in ends:
         top = max(top, e)
         reach.append(top)
-    return InstanceIndex(obj.component, starts, reach, lo, hi)
+    recurring = any(is_recurring_master(comp) for comp in comps)
+    return InstanceIndex(obj.component, starts, ends, reach, lo, hi, recurring)
 
 
 def _interval(comp: Component) -> tuple[int, int] | None:

@@ -36,6 +36,7 @@ from homeport.formats.filters import (
     TimeRange,
 )
 from homeport.formats.icalendar import EPSILON, CalendarObject, parse_calendar_object
+from homeport.formats.textexpand import expand_text
 from homeport.formats.vcard import parse_vcard
 from homeport.namespaces import CALDAV, CARDDAV
 from homeport.services.accounts import Actor
@@ -348,6 +349,12 @@ class Items:
                             data = body if body is not None else self._read(item, r)
                         out.append((item, data))
                         continue
+                    if hit and with_data and query.data.expand is not None:
+                        body = body if body is not None else self._read(item, r)
+                        text = self._expanded_text(item, body, query.data.expand)
+                        if text is not None:
+                            out.append((item, text))
+                            continue
                 if obj is None:
                     body = body if body is not None else self._read(item, r)
                     try:
@@ -362,6 +369,17 @@ class Items:
                     data = calquery.render_calendar_data(obj, body, query.data, budget=budget)
                 out.append((item, data))
         return out
+
+    def _expanded_text(self, item: Item, body: bytes, rng: TimeRange) -> bytes | None:
+        """CALDAV:expand written from the stored text and the cached instance index,
+        when both allow it (`formats.textexpand`); None for the full path."""
+        entry = self.instances.get(item.content_hash)
+        if not isinstance(entry, InstanceIndex) or rng.start is None or rng.end is None:
+            return None
+        found = entry.overlapping(datetime_to_us(rng.start), datetime_to_us(rng.end))
+        if found is None:
+            return None
+        return expand_text(body, entry.component, found, entry.recurring)
 
     def _read(self, item: Item, r: MetadataReader) -> bytes:
         return self.store.read_body(item.content_hash, r)
