@@ -569,7 +569,8 @@ def _windowed_instances(
         lo = max(lo, shift(to_utc(dtstart, tz), -(FLOATING_SLACK + DAY)))
     stop = _WINDOW_CEILING if end is None else min(end, _WINDOW_CEILING)
     step = _rule_step(master)
-    width = min(max(step * _FIRST_WINDOW_STEPS, _MIN_WINDOW), DAY)
+    # RDATEs can crowd any stretch of time: then start small and let the window adapt
+    width = _MIN_WINDOW if "RDATE" in master else max(step * _FIRST_WINDOW_STEPS, _MIN_WINDOW)
     widest = max(step * _MAX_WINDOW_STEPS, _MIN_WINDOW)
     seen: set[datetime] = set()
     while lo <= stop:
