@@ -56,7 +56,7 @@ def _us(dt: datetime) -> int:
     return (dt - _EPOCH) // _ONE_US
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, slots=True)
 class InstanceIndex:
     """The UTC intervals the instances of one object occupy, sorted by start.
 
@@ -101,7 +101,34 @@ class InstanceIndex:
 
     def size(self) -> int:
         """Roughly how many machine words the index holds (for a memory budget)."""
-        return 3 * len(self.starts) + 8
+        return 3 * len(self.starts) + 40
+
+
+@dataclass(frozen=True, slots=True)
+class SingleInstance:
+    """The index of an object with one instance, [start, end) in µs: what a cache holds
+    for most events, so kept small (an `InstanceIndex` with one entry behaves the same)."""
+
+    component: str
+    start: int
+    end: int
+    recurring: bool = False
+
+    def covers(self, start_us: int | None, end_us: int | None) -> bool:
+        return True
+
+    def overlaps(self, start_us: int | None, end_us: int | None) -> bool:
+        return (end_us is None or self.start < end_us) and (start_us is None or self.end > start_us)
+
+    def overlapping(self, start_us: int, end_us: int) -> list[tuple[int, int]]:
+        return [(self.start, self.end)] if self.overlaps(start_us, end_us) else []
+
+    def size(self) -> int:
+        return 16
+
+
+#: What `instance_index` returns and caches hold.
+Index = InstanceIndex | SingleInstance
 
 
 _RECURRENCE_NAMES = frozenset({"RRULE", "RDATE", "EXRULE", "RECURRENCE-ID"})
@@ -140,10 +167,9 @@ def is_single_instance(body: bytes, component: str) -> bool:
     return seen == 1
 
 
-def span_index(component: str, start_us: int, end_us: int) -> InstanceIndex:
+def span_index(component: str, start_us: int, end_us: int) -> SingleInstance:
     """The index of a single-instance object from the span storage holds for it."""
-    starts, ends = array("q", [start_us]), array("q", [end_us])
-    return InstanceIndex(component, starts, ends, ends)
+    return SingleInstance(component, start_us, end_us)
 
 
 def simple_time_range(flt: CompFilter) -> tuple[str, TimeRange] | None:
@@ -162,7 +188,7 @@ def instance_index(
     obj: CalendarObject,
     window: TimeRange | None = None,
     spend: Callable[[int], None] | None = None,
-) -> InstanceIndex | None:
+) -> Index | None:
     """The instance intervals of `obj` (times read in UTC), or None when they cannot be
     listed exactly the way the full evaluator sees them.
 
@@ -198,6 +224,9 @@ def instance_index(
             lo = series_lo if lo is None else max(lo, series_lo)
         if series_hi is not None:
             hi = series_hi if hi is None else min(hi, series_hi)
+    recurring = any(is_recurring_master(comp) for comp in comps)
+    if len(intervals) == 1 and not recurring:
+        return SingleInstance(obj.component, *intervals[0])
     intervals.sort()
     starts = array("q", (s for s, _ in intervals))
     ends = array("q", (e for _, e in intervals))
@@ -206,7 +235,6 @@ def instance_index(
     for e in ends:
         top = max(top, e)
         reach.append(top)
-    recurring = any(is_recurring_master(comp) for comp in comps)
     return InstanceIndex(obj.component, starts, ends, reach, lo, hi, recurring)
 
 

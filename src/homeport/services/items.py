@@ -22,7 +22,9 @@ from homeport.errors import (
 )
 from homeport.formats import calquery, cardquery
 from homeport.formats.calindex import (
+    Index,
     InstanceIndex,
+    SingleInstance,
     instance_index,
     is_single_instance,
     simple_time_range,
@@ -94,7 +96,7 @@ class Parsed:
     component: str | None
     start_us: int | None
     end_us: int | None
-    index: InstanceIndex | None = None  # a non-recurring calendar object's instance
+    index: Index | None = None  # a non-recurring calendar object's instance
 
 
 class _Unlistable:
@@ -105,32 +107,34 @@ UNLISTABLE = _Unlistable()
 
 
 class InstanceCache:
-    """Content hash -> `InstanceIndex` of that calendar body, least recently used first
-    out, bounded by the words the indexes hold.
+    """Content hash -> instance index of that calendar body, least recently used first
+    out, bounded by the (approximate) words the entries hold, their keys included.
 
     Bodies are immutable under their hash, so an entry never goes stale; a series'
     index covers a window around the query that built it and is replaced when a query
     falls outside it. Derived data only: losing it (a restart) costs time, not answers.
     """
 
-    def __init__(self, max_words: int = 4_000_000) -> None:
+    def __init__(self, max_words: int = 3_000_000) -> None:
         self.max_words = max_words
-        self._entries: OrderedDict[str, InstanceIndex | _Unlistable] = OrderedDict()
+        self._entries: OrderedDict[bytes, Index | _Unlistable] = OrderedDict()
         self._words = 0
         self._lock = threading.Lock()
 
-    def get(self, content_hash: str) -> InstanceIndex | _Unlistable | None:
+    def get(self, content_hash: str) -> Index | _Unlistable | None:
+        key = _key(content_hash)
         with self._lock:
-            entry = self._entries.get(content_hash)
+            entry = self._entries.get(key)
             if entry is not None:
-                self._entries.move_to_end(content_hash)
+                self._entries.move_to_end(key)
             return entry
 
-    def put(self, content_hash: str, entry: InstanceIndex | _Unlistable) -> None:
+    def put(self, content_hash: str, entry: Index | _Unlistable) -> None:
+        key = _key(content_hash)
         with self._lock:
-            old = self._entries.pop(content_hash, None)
+            old = self._entries.pop(key, None)
             self._words -= self._size(old)
-            self._entries[content_hash] = entry
+            self._entries[key] = entry
             self._words += self._size(entry)
             while self._words > self.max_words and self._entries:
                 _, dropped = self._entries.popitem(last=False)
@@ -140,10 +144,19 @@ class InstanceCache:
         return len(self._entries)
 
     @staticmethod
-    def _size(entry: InstanceIndex | _Unlistable | None) -> int:
+    def _size(entry: Index | _Unlistable | None) -> int:
         if entry is None:
             return 0
-        return entry.size() if isinstance(entry, InstanceIndex) else 8
+        # + the key and the dictionary's own bookkeeping
+        return 20 + (8 if isinstance(entry, _Unlistable) else entry.size())
+
+
+def _key(content_hash: str) -> bytes:
+    """Hex digests take half the memory as bytes."""
+    try:
+        return bytes.fromhex(content_hash)
+    except ValueError:
+        return content_hash.encode()
 
 
 def _us(value: datetime | None) -> int | None:
@@ -374,7 +387,9 @@ class Items:
         """CALDAV:expand written from the stored text and the cached instance index,
         when both allow it (`formats.textexpand`); None for the full path."""
         entry = self.instances.get(item.content_hash)
-        if not isinstance(entry, InstanceIndex) or rng.start is None or rng.end is None:
+        if not isinstance(entry, InstanceIndex | SingleInstance):
+            return None
+        if rng.start is None or rng.end is None:
             return None
         found = entry.overlapping(datetime_to_us(rng.start), datetime_to_us(rng.end))
         if found is None:
@@ -397,7 +412,7 @@ class Items:
         parsed object when they had to be read."""
         start, end = _us(rng.start), _us(rng.end)
         entry = self.instances.get(item.content_hash)
-        if isinstance(entry, InstanceIndex):
+        if isinstance(entry, InstanceIndex | SingleInstance):
             hit = entry.overlaps(start, end)
             if hit is not None:
                 return hit, None, None
@@ -416,7 +431,7 @@ class Items:
             obj = parse_calendar_object(body)
         except ValidationError:
             return False, body, None
-        if entry is None or isinstance(entry, InstanceIndex):
+        if not isinstance(entry, _Unlistable):
             bounded = rng.start is not None and rng.end is not None
             index = instance_index(obj, rng if bounded else None, budget.meter())
             if index is not None:
