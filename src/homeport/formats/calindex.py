@@ -47,7 +47,7 @@ from homeport.formats.icalendar import (
 MAX_LISTED_INSTANCES = 1_000
 #: How far beyond a query's range a series is listed, so that the next queries (a
 #: client's window moves with the clock) still find it listed.
-MARGIN = timedelta(days=7)
+MARGIN = timedelta(days=2)
 _EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
 _ONE_US = timedelta(microseconds=1)
 
