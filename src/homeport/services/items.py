@@ -60,6 +60,9 @@ from homeport.store.model import (
 log = logging.getLogger("homeport.items")
 
 SYNC_TOKEN_PREFIX = "urn:homeport:sync:"
+#: Series instances one calendar-query may list for the instance cache (beyond the
+#: first 200 of each object); past it the remaining series are evaluated in full.
+LISTING_BUDGET = 20_000
 
 
 @dataclass(frozen=True)
@@ -340,6 +343,7 @@ class Items:
         window = query.time_window()
         simple = simple_time_range(query.filter)
         budget = calquery.InstanceBudget()
+        listing = calquery.InstanceBudget(LISTING_BUDGET)
         plain_data = query.data == CalendarDataRequest()
         out: list[tuple[Item, bytes]] = []
         with self.store.read() as r:
@@ -353,7 +357,9 @@ class Items:
                 if simple is not None:
                     if item.component is not None and item.component != simple[0]:
                         continue  # the object holds no component of that type
-                    hit, body, obj = self._indexed_match(item, simple[1], query.filter, budget, r)
+                    hit, body, obj = self._indexed_match(
+                        item, simple[1], query.filter, budget, listing, r
+                    )
                     if hit is False:
                         continue
                     if hit and (not with_data or plain_data):
@@ -405,11 +411,16 @@ class Items:
         rng: TimeRange,
         flt: CompFilter,
         budget: calquery.InstanceBudget,
+        listing: calquery.InstanceBudget,
         r: MetadataReader,
     ) -> tuple[bool, bytes | None, CalendarObject | None]:
         """Whether `item` has an instance overlapping `rng`, from its instance index
         (built and cached when missing or not covering `rng`), with the body and the
-        parsed object when they had to be read."""
+        parsed object when they had to be read.
+
+        Listing series is charged to `listing`; once it runs out, this request stops
+        listing and evaluates the remaining series in full (which stops at the first
+        instance that matches) instead of failing."""
         start, end = _us(rng.start), _us(rng.end)
         entry = self.instances.get(item.content_hash)
         if isinstance(entry, InstanceIndex | SingleInstance):
@@ -431,9 +442,12 @@ class Items:
             obj = parse_calendar_object(body)
         except ValidationError:
             return False, body, None
-        if not isinstance(entry, _Unlistable):
+        if not isinstance(entry, _Unlistable) and listing.used <= listing.limit:
             bounded = rng.start is not None and rng.end is not None
-            index = instance_index(obj, rng if bounded else None, budget.meter())
+            try:
+                index = instance_index(obj, rng if bounded else None, listing.meter())
+            except ValidationError:  # this request's listing budget is spent
+                index, bounded = None, False
             if index is not None:
                 self.instances.put(item.content_hash, index)
                 hit = index.overlaps(start, end)

@@ -226,3 +226,29 @@ def test_too_many_instances_is_refused(svc: Services) -> None:
             ALICE, calendar, CalendarQuery(in_range(day), CalendarDataRequest(expand=day))
         )
     assert err.value.precondition == "number-of-matches-within-limits"
+
+
+def test_a_spent_listing_budget_falls_back_instead_of_failing(
+    svc: Services, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    calendar = svc.collections.get(ALICE, "alice", "calendar")
+    for k in range(4):
+        svc.items.put(
+            ALICE,
+            calendar,
+            f"hourly{k}.ics",
+            [
+                cal(
+                    f"h{k}",
+                    "DTSTART:20250301T000000Z",
+                    "DTEND:20250301T001000Z",
+                    "RRULE:FREQ=HOURLY",
+                )
+            ],
+            "text/calendar",
+        )
+    monkeypatch.setattr(items_module, "LISTING_BUDGET", 300)
+    fresh = Items(svc.store)
+    got = fresh.calendar_query(ALICE, calendar, CalendarQuery(in_range(MARCH)))
+    assert {f"hourly{k}.ics" for k in range(4)} <= names(got)
+    assert names(got) - {f"hourly{k}.ics" for k in range(4)} == expected(MARCH)
