@@ -31,7 +31,14 @@ if __package__ in (None, ""):  # run as a script: make `bench` importable
     sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
 from bench import gen, servers
-from bench.workloads import HIGHER_IS_BETTER, WORKLOADS, Bench, Result, server_cpu_ms
+from bench.workloads import (
+    HIGHER_IS_BETTER,
+    WORKLOADS,
+    Bench,
+    Result,
+    server_cpu_ms,
+    with_prerequisites,
+)
 
 REPO = Path(__file__).resolve().parent.parent
 DEFAULT_CACHE = REPO / ".bench-venv"
@@ -407,6 +414,11 @@ def render(paths: list[str]) -> str:
 
 def main(argv: list[str] | None = None) -> int:
     args = parser().parse_args(argv)
+    if args.workloads:
+        try:
+            with_prerequisites(set(args.workloads.split(",")))
+        except ValueError as exc:
+            raise SystemExit(str(exc)) from None
     if args.render:
         print(render(args.render.split(",")))
         return 0
