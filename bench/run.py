@@ -31,7 +31,14 @@ if __package__ in (None, ""):  # run as a script: make `bench` importable
     sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
 from bench import gen, servers
-from bench.workloads import HIGHER_IS_BETTER, WORKLOADS, Bench, Result, server_cpu_ms
+from bench.workloads import (
+    HIGHER_IS_BETTER,
+    WORKLOADS,
+    Bench,
+    Result,
+    server_cpu_ms,
+    with_prerequisites,
+)
 
 REPO = Path(__file__).resolve().parent.parent
 DEFAULT_CACHE = REPO / ".bench-venv"
@@ -359,6 +366,12 @@ def parser() -> argparse.ArgumentParser:
         help="benchmark this commit of Homeport (git archive into the temp dir) instead of "
         "the installed working tree",
     )
+    p.add_argument(
+        "--workloads",
+        default="",
+        help="comma-separated workloads to run (default all); the ones they read the data "
+        "of run too, e.g. timerange_query runs create_events first",
+    )
     p.add_argument("--json", help="write the results as JSON to this file")
     p.add_argument("--render", metavar="JSON[,JSON]", help="only print the tables from JSON")
     p.add_argument("--markdown", help="write the table as Markdown to this file")
@@ -406,6 +419,11 @@ def render(paths: list[str]) -> str:
 
 def main(argv: list[str] | None = None) -> int:
     args = parser().parse_args(argv)
+    if args.workloads:
+        try:
+            with_prerequisites(set(args.workloads.split(",")))
+        except ValueError as exc:
+            raise SystemExit(str(exc)) from None
     if args.render:
         print(render(args.render.split(",")))
         return 0

@@ -7,6 +7,7 @@ from __future__ import annotations
 import hashlib
 import itertools
 import os
+import random
 import signal
 import subprocess
 import sys
@@ -593,6 +594,46 @@ def test_items_overlapping_returns_every_candidate(metadata_store: MetadataStore
         assert expected <= got, (start, end)
         assert not got & must_not[(start, end)], (start, end)
         assert got <= everything
+
+
+DAY_US = 86_400_000_000
+
+
+def test_items_overlapping_is_exactly_the_span_test(metadata_store: MetadataStore) -> None:
+    """The contract is exact (the evaluator relies on it for single events): every item
+    whose span meets the range, with its span, and no other; short spans (found through
+    the start index) and long or open ones (found apart) alike."""
+    rnd = random.Random(7)
+    spans: dict[str, tuple[int | None, int | None]] = {}
+    for i in range(300):
+        start = rnd.randrange(0, 400) * DAY_US // 4
+        kind = rnd.random()
+        if kind < 0.6:
+            end: int | None = start + rnd.choice([1, 3_600_000_000, 8 * DAY_US, 8 * DAY_US + 1])
+        elif kind < 0.8:
+            end = start + rnd.randrange(9, 200) * DAY_US
+        elif kind < 0.9:
+            end = None
+        else:
+            start, end = None, rnd.choice([None, start])  # type: ignore[assignment]
+        spans[f"i{i:03d}"] = (start, end)
+    with metadata_store.write() as w:
+        cal = mkcol(w, "cal")
+        for name, (start, end) in spans.items():
+            put(w, cal, name, name.encode(), start=start, end=end)
+
+    for _ in range(60):
+        lo = rnd.choice([None, rnd.randrange(-10, 110) * DAY_US])
+        hi = None if rnd.random() < 0.15 else (lo or 0) + rnd.choice([1, DAY_US, 31 * DAY_US])
+        with metadata_store.read() as r:
+            found = r.items_overlapping(cal.id, lo, hi)
+        expected = {
+            n
+            for n, (s, e) in spans.items()
+            if (s is None or hi is None or s < hi) and (e is None or lo is None or e > lo)
+        }
+        assert [i.name for i in found] == sorted(expected), (lo, hi)
+        assert all((i.start_us, i.end_us) == spans[i.name] for i in found)
 
 
 # -- transactions ------------------------------------------------------------------

@@ -95,6 +95,12 @@ CREATE TABLE IF NOT EXISTS items (
 CREATE INDEX IF NOT EXISTS items_by_seq ON items(collection_id, seq);
 CREATE INDEX IF NOT EXISTS items_by_uid ON items(collection_id, uid) WHERE deleted = 0;
 CREATE INDEX IF NOT EXISTS items_by_start ON items(collection_id, start_us) WHERE deleted = 0;
+CREATE INDEX IF NOT EXISTS items_short_by_start ON items(collection_id, start_us, end_us,
+    deleted, name, seq, content_hash, size, content_type, uid, modified_us, component)
+    WHERE deleted = 0 AND coalesce(end_us - start_us, 691200000001) <= 691200000000;
+CREATE INDEX IF NOT EXISTS items_long ON items(collection_id, start_us, end_us,
+    deleted, name, seq, content_hash, size, content_type, uid, modified_us, component)
+    WHERE deleted = 0 AND coalesce(end_us - start_us, 691200000001) > 691200000000;
 CREATE TABLE IF NOT EXISTS blobs (
     hash TEXT PRIMARY KEY,
     size INTEGER NOT NULL,
@@ -153,6 +159,12 @@ SCHEMA_V2_INDEXES = (
 
 _IN_CHUNK = 500
 """Names per ``IN (...)`` list: well below SQLite's 32,766 host parameters."""
+#: Spans up to this long (8 days, µs) are "short": `items_short_by_start` holds them.
+SHORT_SPAN_US = 691_200_000_000
+# Must match the WHERE clauses of the two partial indexes word for word, or SQLite
+# will not use them.
+_SHORT_SPAN = "coalesce(end_us - start_us, 691200000001) <= 691200000000"
+_LONG_SPAN = "coalesce(end_us - start_us, 691200000001) > 691200000000"
 
 _ITEM_COLS = (
     "collection_id, name, seq, content_hash, size, content_type, uid, modified_us, component"
@@ -390,15 +402,35 @@ class SqliteReader:
     def items_overlapping(
         self, collection_id: int, start_us: int | None, end_us: int | None
     ) -> list[Item]:
-        sql = f"SELECT {_ITEM_COLS} FROM items WHERE collection_id = ? AND deleted = 0"
-        args: list[Any] = [collection_id]
+        # Two scans of covering partial indexes instead of one scan of the collection:
+        # an item whose span is short (at most SHORT_SPAN_US) starts inside
+        # [start - SHORT, end), so `items_short_by_start` narrows those to the range;
+        # the long or unbounded ones (series, multi-week events) come from `items_long`.
+        cols = f"{_ITEM_COLS}, start_us, end_us"
+        short = f"SELECT {cols} FROM items INDEXED BY items_short_by_start " + (
+            f"WHERE collection_id = ? AND deleted = 0 AND {_SHORT_SPAN}"
+        )
+        long = f"SELECT {cols} FROM items INDEXED BY items_long " + (
+            f"WHERE collection_id = ? AND deleted = 0 AND {_LONG_SPAN}"
+        )
+        short_args: list[Any] = [collection_id]
+        long_args: list[Any] = [collection_id]
         if end_us is not None:
-            sql += " AND (start_us IS NULL OR start_us < ?)"
-            args.append(end_us)
+            short += " AND start_us < ?"
+            short_args.append(end_us)
+            long += " AND (start_us IS NULL OR start_us < ?)"
+            long_args.append(end_us)
         if start_us is not None:
-            sql += " AND (end_us IS NULL OR end_us > ?)"
-            args.append(start_us)
-        return [_item(r) for r in self.conn.execute(sql + " ORDER BY name", args)]
+            short += " AND start_us > ? AND end_us > ?"
+            short_args += [start_us - SHORT_SPAN_US, start_us]
+            long += " AND (end_us IS NULL OR end_us > ?)"
+            long_args.append(start_us)
+        rows = self.conn.execute(
+            f"{short} UNION ALL {long} ORDER BY name", [*short_args, *long_args]
+        )
+        return [
+            Item(r[0], r[1], r[2], r[3], r[4], r[5], r[6], r[7], r[8], r[9], r[10]) for r in rows
+        ]
 
     def changes_since(self, collection_id: int, after_seq: int) -> list[Change]:
         rows = self.conn.execute(

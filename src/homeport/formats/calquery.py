@@ -18,7 +18,7 @@ calendar's CALDAV:calendar-timezone; UTC when the caller does not know it).
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Iterator
+from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass, replace
 from datetime import date, datetime, timedelta, tzinfo
 from typing import Any
@@ -40,6 +40,7 @@ from homeport.formats.filters import (
 from homeport.formats.icalendar import (
     DAY,
     FLOATING_SLACK,
+    MAX_INSTANCES,
     MIN_UTC,
     UTC,
     CalendarObject,
@@ -60,11 +61,57 @@ from homeport.formats.icalendar import (
     time_value,
     to_utc,
 )
-from homeport.namespaces import CALDAV
+from homeport.namespaces import CALDAV, DAV
 
 PRODID = "-//Homeport//Homeport//EN"
 _RECURRENCE_PROPERTIES = ("RRULE", "RDATE", "EXDATE", "EXRULE")
 _MAX_ALARM_REPEAT = 1_000
+#: Recurrence instances one object may generate in one request without counting
+#: against the request's budget: ordinary series in ordinary ranges never reach it.
+FREE_INSTANCES_PER_OBJECT = 200
+#: Instances beyond those that one query, expansion or free-busy report may generate
+#: over every object it reads. A request that needs more is refused (403
+#: DAV:number-of-matches-within-limits) rather than holding a worker for long: each
+#: instance costs recurring-ical-events about 0.1-0.2 ms.
+MAX_QUERY_INSTANCES = 10_000
+#: Instances of one series a free-busy report enumerates before calling the rest busy.
+FREEBUSY_SERIES_LIMIT = 2_000
+
+
+def _too_many(limit: int) -> ValidationError:
+    return ValidationError(
+        f"the request would expand more than {limit} recurrence instances; "
+        "ask for a shorter time-range",
+        DAV,
+        "number-of-matches-within-limits",
+    )
+
+
+class InstanceBudget:
+    """Counts the recurrence instances one request generates; refuses past `limit`.
+
+    Each object gets FREE_INSTANCES_PER_OBJECT instances for free (see `meter`), so
+    the budget bounds what dense or pathological series cost, not the size of the
+    calendar. One per request; not thread-safe.
+    """
+
+    def __init__(self, limit: int = MAX_QUERY_INSTANCES) -> None:
+        self.limit = limit
+        self.used = 0
+
+    def meter(self) -> Callable[[int], None]:
+        """A `spend(n)` for one object: free up to the allowance, then charged here."""
+        seen = 0
+
+        def spend(n: int = 1) -> None:
+            nonlocal seen
+            seen += n
+            if seen > FREE_INSTANCES_PER_OBJECT:
+                self.used += min(n, seen - FREE_INSTANCES_PER_OBJECT)
+                if self.used > self.limit:
+                    raise _too_many(self.limit)
+
+        return spend
 
 
 @dataclass(frozen=True)
@@ -75,11 +122,13 @@ class _Scope:
     tz: tzinfo
     skip: frozenset[datetime]  # RECURRENCE-IDs replaced by overrides
     slack: timedelta  # how far floating times may move away from the indexed span
+    spend: Callable[[int], None]  # this object's meter on the request's budget
 
 
-def _scope(obj: CalendarObject, tz: tzinfo) -> _Scope:
+def _scope(obj: CalendarObject, tz: tzinfo, budget: InstanceBudget | None = None) -> _Scope:
     slack = timedelta(0) if tz is UTC else FLOATING_SLACK
-    return _Scope(obj, tz, override_keys(obj.components()), slack)
+    meter = (budget or InstanceBudget()).meter()
+    return _Scope(obj, tz, override_keys(obj.components()), slack, meter)
 
 
 def check_filter(flt: CompFilter) -> None:
@@ -109,15 +158,23 @@ def _unsupported(tm: TextMatch) -> ValidationError:
     )
 
 
-def matches(obj: CalendarObject, flt: CompFilter, *, floating_tz: tzinfo = UTC) -> bool:
+def matches(
+    obj: CalendarObject,
+    flt: CompFilter,
+    *,
+    floating_tz: tzinfo = UTC,
+    budget: InstanceBudget | None = None,
+) -> bool:
     """Whether `obj` satisfies a calendar-query filter (RFC 4791 sections 9.7 and 9.9).
 
     Never raises for a well-formed filter; an unsupported collation raises
-    ValidationError(supported-collation), which `check_filter` reports up front.
+    ValidationError(supported-collation), which `check_filter` reports up front, and
+    a request whose `budget` of recurrence instances runs out raises
+    ValidationError(number-of-matches-within-limits).
     """
     if flt.name.upper() != "VCALENDAR" or flt.is_not_defined:
         return False
-    return _match_component(obj.calendar, flt, None, _scope(obj, floating_tz))
+    return _match_component(obj.calendar, flt, None, _scope(obj, floating_tz, budget))
 
 
 def _match_component(
@@ -198,20 +255,36 @@ def _overlaps(comp: Component, rng: TimeRange, parent: Component | None, scope: 
     return overlaps(comp, rng.start, rng.end, scope.tz)
 
 
-def _instances(master: Component, rng: TimeRange, scope: _Scope) -> Iterator[Component]:
-    """Instances of `master` that may overlap `rng` (a superset; callers test each)."""
+def _instances(
+    master: Component, rng: TimeRange, scope: _Scope, limit: int = MAX_INSTANCES
+) -> Iterator[Component]:
+    """Instances of `master` that may overlap `rng` (a superset; callers test each).
+
+    Each one generated is spent from the request's instance budget.
+    """
     floor = scope.obj.span_start
     if floor is not None:
         floor = shift(floor, -(DAY + scope.slack))
     if rng.start is not None:
-        lo = shift(rng.start, -(DAY + scope.slack))
+        # an instance that started before the range may still cover its start
+        lo = shift(rng.start, -(DAY + scope.slack + _instance_length(master)))
         lo = lo if floor is None else max(lo, floor)
     elif floor is not None:
         lo = floor
     else:  # no indexed span: start well before DTSTART, which RDATEs may precede
         start = time_value(master, "DTSTART")
         lo = MIN_UTC if start is None else shift(to_utc(start, scope.tz), -366 * DAY)
-    return recurrence_instances(master, lo, rng.end, scope.tz, scope.skip)
+    for inst in recurrence_instances(master, lo, rng.end, scope.tz, scope.skip, limit):
+        scope.spend(1)
+        yield inst
+
+
+def _instance_length(master: Component) -> timedelta:
+    """How long the master's own instance lasts (RDATE periods aside)."""
+    lo, hi = component_interval(master)
+    if lo is None or hi is None:
+        return timedelta(0)
+    return max(hi - lo, timedelta(0))
 
 
 # -- VALARM (RFC 4791 section 9.9, RFC 5545 section 3.6.6) --------------------------------
@@ -376,14 +449,15 @@ def render_calendar_data(
     request: CalendarDataRequest,
     *,
     floating_tz: tzinfo = UTC,
+    budget: InstanceBudget | None = None,
 ) -> bytes:
     """The calendar-data to return for `obj`; `body` itself when nothing is asked for.
 
     expand (9.6.5) wins over limit-recurrence-set (9.6.6); limit-freebusy-set (9.6.7)
-    only concerns VFREEBUSY objects.
+    only concerns VFREEBUSY objects. An expansion spends its instances from `budget`.
     """
     if request.expand is not None:
-        return _expand(obj, request.expand, _scope(obj, floating_tz))
+        return _expand(obj, request.expand, _scope(obj, floating_tz, budget))
     out = body
     if request.limit_recurrence_set is not None:
         out = _limit_recurrence_set(obj, out, request.limit_recurrence_set, floating_tz)
@@ -401,11 +475,11 @@ def _expand(obj: CalendarObject, rng: TimeRange, scope: _Scope) -> bytes:
     selected: list[Component] = []
     for comp in obj.components():
         if is_recurring_master(comp):
-            selected.extend(
-                inst
-                for inst in _instances(comp, rng, scope)
-                if overlaps(inst, rng.start, rng.end, scope.tz)
-            )
+            for produced, inst in enumerate(_instances(comp, rng, scope, MAX_INSTANCES + 1), 1):
+                if produced > MAX_INSTANCES:  # never return a silently truncated series
+                    raise _too_many(MAX_INSTANCES)
+                if overlaps(inst, rng.start, rng.end, scope.tz):
+                    selected.append(inst)
         elif overlaps(comp, rng.start, rng.end, scope.tz):
             selected.append(clone(comp))
     for comp in selected:
@@ -509,14 +583,20 @@ def freebusy(
     *,
     floating_tz: tzinfo = UTC,
     dtstamp: datetime | None = None,
+    budget: InstanceBudget | None = None,
 ) -> bytes:
     """A VCALENDAR with one VFREEBUSY for `rng`, as a free-busy-query returns it.
 
     Busy time comes from VEVENT instances (not TRANSP:TRANSPARENT, not
     STATUS:CANCELLED; STATUS:TENTATIVE gives BUSY-TENTATIVE) and from the FREEBUSY
     periods of stored VFREEBUSY components, clipped to the range and merged per FBTYPE.
-    `dtstamp` defaults to now. Raises InvalidRequest when the range is open.
+    A series with more than FREEBUSY_SERIES_LIMIT instances in the range (a FREQ=SECONDLY
+    rule) is not enumerated to its end: from its last enumerated instance to the end
+    of the series or of the range, the time is reported as busy, which errs on the
+    side a scheduler can live with. `dtstamp` defaults to now. Raises InvalidRequest
+    when the range is open.
     """
+    budget = budget or InstanceBudget()
     if rng.start is None or rng.end is None:
         raise InvalidRequest("a free-busy query needs a time range with a start and an end")
     start, end = to_utc(rng.start), to_utc(rng.end)
@@ -529,7 +609,7 @@ def freebusy(
 
     for obj in objects:
         if obj.component == "VEVENT":
-            for inst in _busy_instances(obj, TimeRange(start, end), floating_tz):
+            for inst in _busy_instances(obj, TimeRange(start, end), floating_tz, budget):
                 status = str(inst.get("STATUS", "CONFIRMED")).upper()
                 if str(inst.get("TRANSP", "OPAQUE")).upper() == "TRANSPARENT":
                     continue
@@ -565,15 +645,38 @@ def freebusy(
     return bytes(cal.to_ical())
 
 
-def _busy_instances(obj: CalendarObject, rng: TimeRange, tz: tzinfo) -> Iterator[Component]:
-    scope = _scope(obj, tz)
+def _busy_instances(
+    obj: CalendarObject, rng: TimeRange, tz: tzinfo, budget: InstanceBudget
+) -> Iterator[Component]:
+    scope = _scope(obj, tz, budget)
     for comp in obj.components():
         if is_recurring_master(comp):
-            for inst in _instances(comp, rng, scope):
+            produced = 0
+            last: Component | None = None
+            for inst in _instances(comp, rng, scope, FREEBUSY_SERIES_LIMIT):
+                produced += 1
+                last = inst
                 if overlaps(inst, rng.start, rng.end, tz):
                     yield inst
+            if produced >= FREEBUSY_SERIES_LIMIT and last is not None:
+                yield _busy_rest(last, obj, rng, tz)
         elif overlaps(comp, rng.start, rng.end, tz):
             yield comp
+
+
+def _busy_rest(last: Component, obj: CalendarObject, rng: TimeRange, tz: tzinfo) -> Component:
+    """One instance-like component covering a truncated series from its last enumerated
+    instance to the end of the series (or of the range)."""
+    rest = clone(last)
+    iv = event_interval(last, tz)
+    begin = iv[0] if iv is not None else rng.start
+    assert begin is not None and rng.end is not None
+    stop = rng.end if obj.span_end is None else min(rng.end, obj.span_end)
+    for name in ("DTSTART", "DTEND", "DURATION"):
+        rest.pop(name, None)
+    rest.add("DTSTART", begin)
+    rest.add("DTEND", max(stop, begin))
+    return rest
 
 
 def _merge(spans: list[tuple[datetime, datetime]]) -> list[tuple[datetime, datetime]]:
@@ -587,4 +690,13 @@ def _merge(spans: list[tuple[datetime, datetime]]) -> list[tuple[datetime, datet
     return merged
 
 
-__all__ = ["PRODID", "check_filter", "freebusy", "matches", "property_text", "render_calendar_data"]
+__all__ = [
+    "MAX_QUERY_INSTANCES",
+    "PRODID",
+    "InstanceBudget",
+    "check_filter",
+    "freebusy",
+    "matches",
+    "property_text",
+    "render_calendar_data",
+]

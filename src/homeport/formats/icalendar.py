@@ -442,6 +442,10 @@ def override_keys(comps: list[Component]) -> frozenset[datetime]:
     return frozenset(recurrence_key(rid) for rid in rids if rid is not None)
 
 
+class RecurrenceError(ValueError):
+    """A recurrence rule that cannot be expanded (raised only when asked to be strict)."""
+
+
 def recurrence_instances(
     master: Component,
     start: datetime,
@@ -449,6 +453,8 @@ def recurrence_instances(
     floating_tz: tzinfo = UTC,
     skip: frozenset[datetime] = frozenset(),
     limit: int = MAX_INSTANCES,
+    *,
+    strict: bool = False,
 ) -> Iterator[Component]:
     """Instances of a recurring master that start no later than `end`, in start order.
 
@@ -456,13 +462,16 @@ def recurrence_instances(
     component: a copy of the master at one instance with RECURRENCE-ID, without
     RRULE/RDATE/EXDATE, and with the master's own shape kept (DURATION stays DURATION,
     an absent DTEND/DUE stays absent). Instances whose key is in `skip` (overridden)
-    are left out. If recurring-ical-events cannot expand the rule, or reaching `start`
-    would take more than MAX_SKIPPED_STEPS rule steps (a MINUTELY rule queried a year
-    later, a DAILY one in the year 9000), the master stands for its own first instance
-    rather than failing the query or occupying the server.
+    are left out. At most `limit` instances are produced. If recurring-ical-events
+    cannot expand the rule, or reaching `start` would take more than MAX_SKIPPED_STEPS
+    rule steps (a MINUTELY rule queried a year later, a DAILY one in the year 9000),
+    the master stands for its own first instance rather than failing the query or
+    occupying the server; with `strict`, RecurrenceError is raised instead.
     """
     produced = 0
     if _steps_before(master, start) > MAX_SKIPPED_STEPS:
+        if strict:
+            raise RecurrenceError("too many rule steps before the window")
         yield clone(master)
         return
     try:
@@ -476,7 +485,9 @@ def recurrence_instances(
             yield _reshape(inst, master)
             if produced >= limit:
                 return
-    except Exception:  # malformed rules: InvalidCalendar, ValueError, OverflowError, ...
+    except Exception as exc:  # malformed rules: InvalidCalendar, ValueError, OverflowError, ...
+        if strict:
+            raise RecurrenceError("the recurrence rule cannot be expanded") from exc
         if produced == 0:
             yield clone(master)
 
@@ -490,6 +501,26 @@ _FREQ_SECONDS = {
     "MONTHLY": 28 * 86400,
     "YEARLY": 365 * 86400,
 }
+
+
+def _rule_step(master: Component) -> timedelta:
+    """Roughly the mean distance between two instances of the master's rules: FREQ
+    times INTERVAL, divided by how many instances the BYxxx lists make of each period
+    (one second when the rule cannot be read)."""
+    step: float | None = None
+    for rule in all_values(master, "RRULE"):
+        try:
+            seconds = _FREQ_SECONDS.get(str(rule.get("FREQ", ["DAILY"])[0]).upper(), 1)
+            interval = max(int(rule.get("INTERVAL", [1])[0]), 1)
+            fanout = 1
+            for part, values in rule.items():
+                if str(part).upper().startswith("BY") and str(part).upper() != "BYSETPOS":
+                    fanout *= max(len(values), 1) if isinstance(values, list) else 1
+            this = max(seconds * interval / fanout, 1.0)
+        except (TypeError, ValueError, IndexError, AttributeError):
+            this = 1.0
+        step = this if step is None else min(step, this)
+    return timedelta(seconds=step if step is not None else 86400)
 
 
 def _steps_before(master: Component, start: datetime) -> float:
@@ -510,6 +541,9 @@ def _steps_before(master: Component, start: datetime) -> float:
 
 
 _WINDOW_FLOOR = datetime(2, 1, 1, tzinfo=UTC)
+_FIRST_WINDOW_STEPS = 32
+_MAX_WINDOW_STEPS = 512
+_MIN_WINDOW = timedelta(seconds=4)
 _WINDOW_CEILING = datetime(9998, 12, 31, tzinfo=UTC)
 
 
@@ -520,14 +554,24 @@ def _windowed_instances(
 
     Its own `after()` shrinks the window whenever it finds something, which costs
     O(n^2) on long series; here the window grows while it yields few instances and
-    shrinks only when one window yields many.
+    shrinks only when one window yields many. Windows are sized in steps of the rule
+    (about _FIRST_WINDOW_STEPS at first, never more than _MAX_WINDOW_STEPS), so a
+    FREQ=SECONDLY rule does not materialise a day (86,400 instances) in one window
+    before the caller's limit applies. Without RDATEs nothing precedes DTSTART, so
+    the windows start there at the earliest.
     """
     cal = Calendar()
     cal.subcomponents.append(master)
     query = recurring_ical_events.of(cal, components=[master.name])
     lo = max(start, _WINDOW_FLOOR)
+    dtstart = time_value(master, "DTSTART")
+    if dtstart is not None and "RDATE" not in master:
+        lo = max(lo, shift(to_utc(dtstart, tz), -(FLOATING_SLACK + DAY)))
     stop = _WINDOW_CEILING if end is None else min(end, _WINDOW_CEILING)
-    width = DAY
+    step = _rule_step(master)
+    # RDATEs can crowd any stretch of time: then start small and let the window adapt
+    width = _MIN_WINDOW if "RDATE" in master else max(step * _FIRST_WINDOW_STEPS, _MIN_WINDOW)
+    widest = max(step * _MAX_WINDOW_STEPS, _MIN_WINDOW)
     seen: set[datetime] = set()
     while lo <= stop:
         hi = min(shift(lo, width), shift(stop, EPSILON))
@@ -543,8 +587,8 @@ def _windowed_instances(
         found.sort(key=lambda pair: pair[0])
         yield from found
         if len(found) < 50:
-            width *= 2
-        elif len(found) > 500 and width > timedelta(minutes=2):
+            width = min(width * 2, widest)
+        elif len(found) > 500 and width > _MIN_WINDOW:
             width /= 2
         lo = hi
 
@@ -652,6 +696,7 @@ __all__ = [
     "MAX_SKIPPED_STEPS",
     "UTC",
     "CalendarObject",
+    "RecurrenceError",
     "component_interval",
     "event_interval",
     "interval_overlaps",

@@ -282,7 +282,8 @@ def _calendar_query(h: Handlers, req: DavRequest, root: etree._Element, res: Res
         coll = res.collection
     else:
         coll = _require_collection(res, CollectionKind.CALENDAR)
-    results = h.services.items.calendar_query(req.actor, coll, cq.query)
+    with_data = cq.props.kind != "prop" or CALENDAR_DATA in cq.props.names
+    results = h.services.items.calendar_query(req.actor, coll, cq.query, with_data=with_data)
     if isinstance(res, ItemRes):
         results = [(i, b) for i, b in results if i.name == res.item.name]
     ms = webdav.Multistatus()

@@ -5,8 +5,11 @@ from __future__ import annotations
 import dataclasses
 import hashlib
 import logging
+import threading
+from collections import OrderedDict
 from collections.abc import Iterable, Iterator, Sequence
 from dataclasses import dataclass
+from datetime import datetime, timedelta
 
 from homeport.errors import (
     Conflict,
@@ -20,8 +23,24 @@ from homeport.errors import (
     ValidationError,
 )
 from homeport.formats import calquery, cardquery
-from homeport.formats.filters import AddressbookQuery, CalendarQuery, TimeRange
-from homeport.formats.icalendar import CalendarObject, parse_calendar_object
+from homeport.formats.calindex import (
+    Index,
+    InstanceIndex,
+    SingleInstance,
+    instance_index,
+    is_single_instance,
+    simple_time_range,
+    span_index,
+)
+from homeport.formats.filters import (
+    AddressbookQuery,
+    CalendarDataRequest,
+    CalendarQuery,
+    CompFilter,
+    TimeRange,
+)
+from homeport.formats.icalendar import EPSILON, CalendarObject, parse_calendar_object
+from homeport.formats.textexpand import expand_text
 from homeport.formats.vcard import parse_vcard
 from homeport.namespaces import CALDAV, CARDDAV
 from homeport.services.accounts import Actor
@@ -43,6 +62,9 @@ from homeport.store.model import (
 log = logging.getLogger("homeport.items")
 
 SYNC_TOKEN_PREFIX = "urn:homeport:sync:"
+#: Series instances one calendar-query may list for the instance cache (beyond the
+#: first 200 of each object); past it the remaining series are evaluated in full.
+LISTING_BUDGET = 20_000
 
 
 @dataclass(frozen=True)
@@ -79,6 +101,79 @@ class Parsed:
     component: str | None
     start_us: int | None
     end_us: int | None
+    index: Index | None = None  # a non-recurring calendar object's instance
+
+
+class _Unlistable:
+    """Marks a body whose instances `instance_index` cannot list (full evaluation)."""
+
+
+UNLISTABLE = _Unlistable()
+
+
+class InstanceCache:
+    """Content hash -> instance index of that calendar body, least recently used first
+    out, bounded by the (approximate) words the entries hold, their keys included.
+
+    Bodies are immutable under their hash, so an entry never goes stale; a series'
+    index covers a window around the query that built it and is replaced when a query
+    falls outside it. Derived data only: losing it (a restart) costs time, not answers.
+    """
+
+    def __init__(self, max_words: int = 3_000_000) -> None:
+        self.max_words = max_words
+        self._entries: OrderedDict[bytes, Index | _Unlistable] = OrderedDict()
+        self._words = 0
+        self._lock = threading.Lock()
+
+    def get(self, content_hash: str) -> Index | _Unlistable | None:
+        key = _key(content_hash)
+        with self._lock:
+            entry = self._entries.get(key)
+            if entry is not None:
+                self._entries.move_to_end(key)
+            return entry
+
+    def put(self, content_hash: str, entry: Index | _Unlistable) -> None:
+        key = _key(content_hash)
+        with self._lock:
+            old = self._entries.pop(key, None)
+            self._words -= self._size(old)
+            self._entries[key] = entry
+            self._words += self._size(entry)
+            while self._words > self.max_words and self._entries:
+                _, dropped = self._entries.popitem(last=False)
+                self._words -= self._size(dropped)
+
+    def __len__(self) -> int:
+        return len(self._entries)
+
+    @staticmethod
+    def _size(entry: Index | _Unlistable | None) -> int:
+        if entry is None:
+            return 0
+        # + the key and the dictionary's own bookkeeping
+        return 20 + (8 if isinstance(entry, _Unlistable) else entry.size())
+
+
+def _key(content_hash: str) -> bytes:
+    """Hex digests take half the memory as bytes."""
+    try:
+        return bytes.fromhex(content_hash)
+    except ValueError:
+        return content_hash.encode()
+
+
+def _us(value: datetime | None) -> int | None:
+    return None if value is None else datetime_to_us(value)
+
+
+def _exact_span(item: Item) -> bool:
+    """Whether the indexed span of a single VEVENT is its interval itself: bounded, and
+    not the one-second padding the index gives an instant (EPSILON)."""
+    if item.start_us is None or item.end_us is None:
+        return False
+    return item.end_us - item.start_us != EPSILON // timedelta(microseconds=1)
 
 
 @dataclass(frozen=True)
@@ -135,6 +230,7 @@ class Items:
         self.limits = limits or Limits()
         self.metrics = metrics or Metrics()
         self._epoch: SyncEpoch | None = None
+        self.instances = InstanceCache()
 
     # -- reading -----------------------------------------------------------------
 
@@ -291,30 +387,133 @@ class Items:
     # -- queries -----------------------------------------------------------------
 
     def calendar_query(
-        self, actor: Actor, coll: Collection, query: CalendarQuery
+        self, actor: Actor, coll: Collection, query: CalendarQuery, *, with_data: bool = True
     ) -> list[tuple[Item, bytes]]:
-        """Items matching a calendar-query, with the calendar-data to return for each."""
+        """Items matching a calendar-query, with the calendar-data to return for each.
+
+        With `with_data` False (the client asked for no calendar-data) the bytes are
+        empty. A bare time-range on one component type is answered from the instance
+        index of each candidate (`formats.calindex`), cached per body; other filters,
+        and objects the index cannot list, are evaluated in full. Raises
+        ValidationError when the request would expand too many recurrence instances.
+        """
         authorize(actor, coll.owner)
         window = query.time_window()
+        simple = simple_time_range(query.filter)
+        budget = calquery.InstanceBudget()
+        listing = calquery.InstanceBudget(LISTING_BUDGET)
+        plain_data = query.data == CalendarDataRequest()
         out: list[tuple[Item, bytes]] = []
         with self.store.read() as r:
             if window is not None:
-                candidates = r.items_overlapping(
-                    coll.id,
-                    datetime_to_us(window.start) if window.start else None,
-                    datetime_to_us(window.end) if window.end else None,
-                )
+                candidates = r.items_overlapping(coll.id, _us(window.start), _us(window.end))
             else:
                 candidates = r.list_items(coll.id)
             for item in candidates:
-                body = self.store.read_body(item.content_hash, r)
-                try:
-                    obj = parse_calendar_object(body)
-                except ValidationError:
+                body: bytes | None = None
+                obj: CalendarObject | None = None
+                if simple is not None:
+                    if item.component is not None and item.component != simple[0]:
+                        continue  # the object holds no component of that type
+                    hit, body, obj = self._indexed_match(
+                        item, simple[1], query.filter, budget, listing, r
+                    )
+                    if hit is False:
+                        continue
+                    if hit and (not with_data or plain_data):
+                        data = b""
+                        if with_data:
+                            data = body if body is not None else self._read(item, r)
+                        out.append((item, data))
+                        continue
+                    if hit and with_data and query.data.expand is not None:
+                        body = body if body is not None else self._read(item, r)
+                        text = self._expanded_text(item, body, query.data.expand)
+                        if text is not None:
+                            out.append((item, text))
+                            continue
+                if obj is None:
+                    body = body if body is not None else self._read(item, r)
+                    try:
+                        obj = parse_calendar_object(body)
+                    except ValidationError:
+                        continue
+                if simple is None and not calquery.matches(obj, query.filter, budget=budget):
                     continue
-                if calquery.matches(obj, query.filter):
-                    out.append((item, calquery.render_calendar_data(obj, body, query.data)))
+                assert body is not None
+                data = b""
+                if with_data:
+                    data = calquery.render_calendar_data(obj, body, query.data, budget=budget)
+                out.append((item, data))
         return out
+
+    def _expanded_text(self, item: Item, body: bytes, rng: TimeRange) -> bytes | None:
+        """CALDAV:expand written from the stored text and the cached instance index,
+        when both allow it (`formats.textexpand`); None for the full path."""
+        entry = self.instances.get(item.content_hash)
+        if not isinstance(entry, InstanceIndex | SingleInstance):
+            return None
+        if rng.start is None or rng.end is None:
+            return None
+        found = entry.overlapping(datetime_to_us(rng.start), datetime_to_us(rng.end))
+        if found is None:
+            return None
+        return expand_text(body, entry.component, found, entry.recurring)
+
+    def _read(self, item: Item, r: MetadataReader) -> bytes:
+        return self.store.read_body(item.content_hash, r)
+
+    def _indexed_match(
+        self,
+        item: Item,
+        rng: TimeRange,
+        flt: CompFilter,
+        budget: calquery.InstanceBudget,
+        listing: calquery.InstanceBudget,
+        r: MetadataReader,
+    ) -> tuple[bool, bytes | None, CalendarObject | None]:
+        """Whether `item` has an instance overlapping `rng`, from its instance index
+        (built and cached when missing or not covering `rng`), with the body and the
+        parsed object when they had to be read.
+
+        Listing series is charged to `listing`; once it runs out, this request stops
+        listing and evaluates the remaining series in full (which stops at the first
+        instance that matches) instead of failing."""
+        start, end = _us(rng.start), _us(rng.end)
+        entry = self.instances.get(item.content_hash)
+        if isinstance(entry, InstanceIndex | SingleInstance):
+            hit = entry.overlaps(start, end)
+            if hit is not None:
+                return hit, None, None
+        body = self._read(item, r)
+        if (
+            entry is None
+            and item.component == "VEVENT"
+            and _exact_span(item)
+            and is_single_instance(body, item.component)
+        ):
+            assert item.start_us is not None and item.end_us is not None
+            single = span_index(item.component, item.start_us, item.end_us)
+            self.instances.put(item.content_hash, single)
+            return bool(single.overlaps(start, end)), body, None
+        try:
+            obj = parse_calendar_object(body)
+        except ValidationError:
+            return False, body, None
+        if not isinstance(entry, _Unlistable) and listing.used <= listing.limit:
+            bounded = rng.start is not None and rng.end is not None
+            try:
+                index = instance_index(obj, rng if bounded else None, listing.meter())
+            except ValidationError:  # this request's listing budget is spent
+                index, bounded = None, False
+            if index is not None:
+                self.instances.put(item.content_hash, index)
+                hit = index.overlaps(start, end)
+                if hit is not None:
+                    return hit, body, obj
+            elif bounded:
+                self.instances.put(item.content_hash, UNLISTABLE)
+        return calquery.matches(obj, flt, budget=budget), body, obj
 
     def addressbook_query(
         self, actor: Actor, coll: Collection, query: AddressbookQuery
@@ -346,7 +545,7 @@ class Items:
                     )
                 except ValidationError:
                     continue
-        return calquery.freebusy(objects, rng)
+        return calquery.freebusy(objects, rng, budget=calquery.InstanceBudget())
 
     # -- writing -----------------------------------------------------------------
 
@@ -365,6 +564,7 @@ class Items:
                 obj.component,
                 datetime_to_us(obj.span_start) if obj.span_start else None,
                 datetime_to_us(obj.span_end) if obj.span_end else None,
+                instance_index(obj),  # None for a series: listed when first queried
             )
         if coll.kind is CollectionKind.ADDRESSBOOK:
             card = parse_vcard(data)
@@ -406,6 +606,8 @@ class Items:
             data = bytes(buf)
             parsed = self._parse(coll, data)
             body = self.store.stage_bytes(data)
+            if parsed.index is not None:
+                self.instances.put(body.content_hash, parsed.index)
         try:
             return self._commit_put(actor, coll, name, body, content_type, parsed, pre)
         except PreconditionFailed:
@@ -646,4 +848,11 @@ class Items:
         return self.store.commit(tx)
 
 
-__all__ = ["Items", "Limits", "Preconditions", "make_sync_token", "parse_sync_token"]
+__all__ = [
+    "InstanceCache",
+    "Items",
+    "Limits",
+    "Preconditions",
+    "make_sync_token",
+    "parse_sync_token",
+]

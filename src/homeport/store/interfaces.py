@@ -143,7 +143,10 @@ class MetadataReader(Protocol):
     ) -> list[Item]:
         """Candidates for a time-range query: items whose indexed span may overlap.
 
-        Items without an indexed span are always returned (the evaluator decides).
+        Exactly the items with ``(start_us is None or start_us < end_us) and
+        (end_us is None or end_us > start_us)`` (a None bound of the range is open),
+        sorted by name, each with its `Item.start_us`/`Item.end_us` filled in. Items
+        without an indexed span are always returned (the evaluator decides).
         """
 
     def changes_since(self, collection_id: int, after_seq: int) -> list[Change]:

@@ -91,6 +91,11 @@ class Item:
     uid: str | None
     modified_us: int
     component: str | None = None
+    # The span the index holds for a calendar object (µs, None = unbounded), when the
+    # read that produced this Item fetched it (time-range pre-selection does). A hint
+    # derived from the body: it takes no part in equality.
+    start_us: int | None = field(default=None, compare=False)
+    end_us: int | None = field(default=None, compare=False)
 
     @property
     def etag(self) -> str:
