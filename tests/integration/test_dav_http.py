@@ -313,3 +313,54 @@ def test_plain_files_stream(alice: httpx.Client) -> None:
         alice, "/dav/alice/files/", '<propfind xmlns="DAV:"><allprop/></propfind>', depth="1"
     )
     assert "/dav/alice/files/photos/" in root.xpath("//d:href/text()", namespaces=NS)
+
+
+def _address_data(client: httpx.Client, report: str, version: str | None) -> dict[str, str]:
+    attr = f' version="{version}"' if version else ""
+    if report == "addressbook-query":
+        which = '<A:filter><A:prop-filter name="UID"/></A:filter>'
+    else:
+        which = "<href>/dav/alice/contacts/v3.vcf</href><href>/dav/alice/contacts/v4.vcf</href>"
+    r = client.request(
+        "REPORT",
+        "/dav/alice/contacts/",
+        content=(
+            f'<A:{report} xmlns="DAV:" xmlns:A="urn:ietf:params:xml:ns:carddav">'
+            f'<prop><getetag/><A:address-data content-type="text/vcard"{attr}/></prop>'
+            f"{which}</A:{report}>"
+        ),
+        headers={"Depth": "1"},
+    )
+    assert r.status_code == 207, r.text
+    root = etree.fromstring(r.content)
+    out: dict[str, str] = {}
+    for resp in root.xpath("//d:response", namespaces=NS):
+        href = resp.xpath("d:href/text()", namespaces=NS)[0]
+        data = resp.xpath(".//r:address-data/text()", namespaces=NS)
+        if href.endswith(("v3.vcf", "v4.vcf")):
+            out[href.rsplit("/", 1)[1]] = data[0]
+    return out
+
+
+def test_address_data_in_the_version_asked_for(alice: httpx.Client) -> None:
+    """An iPhone (3.0) and DAVx5 (4.0) read each other's cards in their own version."""
+    v3 = vcf("conv-3").replace(b"EMAIL;TYPE=INTERNET", b"EMAIL;TYPE=INTERNET,pref")
+    v4 = (
+        b"BEGIN:VCARD\r\nVERSION:4.0\r\nUID:conv-4\r\nFN:Grace\r\nKIND:individual\r\n"
+        b"EMAIL;PREF=1:grace@example.org\r\nTEL;VALUE=uri:tel:+1-555-0100\r\nEND:VCARD\r\n"
+    )
+    for name, body in (("v3.vcf", v3), ("v4.vcf", v4)):
+        r = alice.put(f"/dav/alice/contacts/{name}", content=body)
+        assert r.status_code in (201, 204), r.text
+    for report in ("addressbook-multiget", "addressbook-query"):
+        as3 = _address_data(alice, report, "3.0")
+        assert as3["v3.vcf"] == v3.decode(), "same version: untouched"
+        assert "VERSION:3.0" in as3["v4.vcf"] and "TEL:+1-555-0100" in as3["v4.vcf"]
+        assert "EMAIL;TYPE=PREF:grace@example.org" in as3["v4.vcf"]
+        as4 = _address_data(alice, report, "4.0")
+        assert "VERSION:4.0" in as4["v3.vcf"] and "PREF=1" in as4["v3.vcf"]
+        assert as4["v4.vcf"] == v4.decode()
+        # No version: RFC 6352 section 10.4 makes vCard 3.0 the default.
+        assert "VERSION:3.0" in _address_data(alice, report, None)["v4.vcf"]
+    # The stored bytes never change: GET returns what was PUT.
+    assert alice.get("/dav/alice/contacts/v4.vcf").content == v4

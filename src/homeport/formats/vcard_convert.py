@@ -22,6 +22,7 @@ from homeport.formats.vcard import VCardProperty, parse_content_line, parse_vcar
 
 _FOLD = re.compile(r"\r\n[ \t]|\n[ \t]|\r[ \t]")
 _NEWLINE = re.compile(r"\r\n|\n|\r")
+_VERSION_LINE = re.compile(rb"(?m)^VERSION:([0-9.]+)\r?$")
 _DATA_URI = re.compile(r"data:([\w.+-]+/[\w.+-]+)?(;[^,]*)?,(.*)", re.DOTALL | re.IGNORECASE)
 _DATE_3 = re.compile(r"(\d{4})-(\d{2})-(\d{2})(.*)")
 _DATE_4 = re.compile(r"(\d{4})(\d{2})(\d{2})(.*)")
@@ -39,6 +40,9 @@ def convert_vcard(body: bytes, version: str) -> bytes:
 
     `body` is a stored, already validated card; the result parses as the same contact.
     """
+    quick = _VERSION_LINE.search(body)
+    if quick is not None and quick.group(1).decode() == version:
+        return body  # the common case, without parsing the card
     card = parse_vcard(body)
     if card.version == version:
         return body

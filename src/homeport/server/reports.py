@@ -10,11 +10,13 @@ from lxml import etree
 from starlette.responses import Response
 
 from homeport.dav import caldav, carddav, sync, webdav
+from homeport.dav.carddav import AddressDataRequest
 from homeport.dav.xml import Markup, clark, text_markup
 from homeport.errors import HomeportError, NotFound, ValidationError
 from homeport.formats.calquery import render_calendar_data
 from homeport.formats.filters import CalendarDataRequest
 from homeport.formats.icalendar import parse_calendar_object
+from homeport.formats.vcard_convert import convert_vcard
 from homeport.namespaces import CALDAV, CARDDAV, DAV
 from homeport.server import props as P
 from homeport.server.resources import (
@@ -80,6 +82,9 @@ def _wants_data(props: webdav.PropfindRequest, data_name: str | None) -> bool:
     return data_name in (props.names if props.kind == "prop" else props.include)
 
 
+DataRequest = CalendarDataRequest | AddressDataRequest
+"""How a report asks for item bodies to be shaped."""
+
 BATCH = 500
 """Items whose bodies and dead properties are read together in one step."""
 
@@ -132,24 +137,23 @@ def _sync_collection(h: Handlers, req: DavRequest, root: etree._Element, res: Re
     return Response(ms.to_bytes(), 207, media_type=XML)
 
 
-def _item_data(
-    h: Handlers, coll: Collection, item: Item, data: CalendarDataRequest
-) -> dict[str, P.Getter]:
+def _item_data(h: Handlers, coll: Collection, item: Item, data: DataRequest) -> dict[str, P.Getter]:
     body = h.services.items.body(item)
     if coll.kind is CollectionKind.CALENDAR:
-        if data.expand or data.limit_recurrence_set:
-            body = _shaped(body, data)
-        return _data_getter(CALENDAR_DATA, body)
+        return _data_getter(CALENDAR_DATA, _shaped(body, data))
     if coll.kind is CollectionKind.ADDRESSBOOK:
-        return _data_getter(ADDRESS_DATA, body)
+        return _data_getter(ADDRESS_DATA, _shaped(body, data))
     return {}
 
 
-def _shaped(body: bytes, data: CalendarDataRequest) -> bytes:
-    """calendar-data as the request shapes it (expand, limit-recurrence-set)."""
-    if not (data.expand or data.limit_recurrence_set):
-        return body
+def _shaped(body: bytes, data: DataRequest) -> bytes:
+    """A body as the request shapes it: calendar-data expanded or limited
+    (RFC 4791 9.6), address-data in the vCard version asked for (RFC 6352 10.4)."""
     try:
+        if isinstance(data, AddressDataRequest):
+            return convert_vcard(body, data.version)
+        if not (data.expand or data.limit_recurrence_set):
+            return body
         return render_calendar_data(parse_calendar_object(body), body, data)
     except HomeportError:
         return body
@@ -161,7 +165,7 @@ def _multiget(
     res: Resource,
     props: webdav.PropfindRequest,
     root: etree._Element,
-    data: CalendarDataRequest,
+    data: DataRequest,
     kind: CollectionKind,
 ) -> Response:
     """calendar-multiget / addressbook-multiget: hrefs are grouped by collection, each
@@ -209,7 +213,7 @@ def _multiget(
                     answers[path] = _one_href(h, req, ctx, props, path, data, kind)
                     continue
                 item, body = found[name]
-                if isinstance(body, bytes) and kind is CollectionKind.CALENDAR:
+                if isinstance(body, bytes):
                     body = _shaped(body, data)
                 answers[path] = items.response(item, body, dead.get(name))
     ms = webdav.Multistatus()
@@ -224,7 +228,7 @@ def _one_href(
     ctx: P.PropContext,
     props: webdav.PropfindRequest,
     path: str,
-    data: CalendarDataRequest,
+    data: DataRequest,
     kind: CollectionKind,
 ) -> str:
     """One multiget href resolved on its own (a collection, or something absent)."""
@@ -254,7 +258,7 @@ def _addressbook_multiget(
     h: Handlers, req: DavRequest, root: etree._Element, res: Resource
 ) -> Response:
     mg = carddav.parse_addressbook_multiget(root)
-    return _multiget(h, req, res, mg.props, root, CalendarDataRequest(), CollectionKind.ADDRESSBOOK)
+    return _multiget(h, req, res, mg.props, root, mg.data, CollectionKind.ADDRESSBOOK)
 
 
 def _query_responses(
@@ -264,6 +268,7 @@ def _query_responses(
     props: webdav.PropfindRequest,
     results: list[tuple[Item, bytes]],
     ms: webdav.Multistatus,
+    data: DataRequest | None = None,
 ) -> None:
     data_name = _data_name(coll)
     items = P.ItemResponses(h.ctx(req), coll, props, data_name)
@@ -273,6 +278,8 @@ def _query_responses(
         if items.needs_dead:
             dead = h.services.items.dead_props_many(coll, [i.name for i, _ in batch])
         for item, body in batch:
+            if data is not None and body:
+                body = _shaped(body, data)
             ms.add_markup(items.response(item, body, dead.get(item.name)))
 
 
@@ -299,7 +306,7 @@ def _addressbook_query(
     limit = aq.query.limit
     results = h.services.items.addressbook_query(req.actor, coll, aq.query)
     ms = webdav.Multistatus()
-    _query_responses(h, req, coll, aq.props, results, ms)
+    _query_responses(h, req, coll, aq.props, results, ms, aq.data)
     if limit is not None and len(results) >= limit:
         ms.add_status(href_of(res), 507, error=(DAV, "number-of-matches-within-limits"))
     return Response(ms.to_bytes(), 207, media_type=XML)
