@@ -206,7 +206,7 @@ def _item(row: sqlite3.Row | tuple[Any, ...]) -> Item:
 _ITEM_FIELDS = tuple(c.strip() for c in _ITEM_COLS.split(","))
 # `_items` fills these fields by name; the ones after them (the span hints) must have
 # defaults, which the class attributes then supply.
-assert _ITEM_FIELDS == tuple(f.name for f in dataclasses.fields(Item))[: len(_ITEM_FIELDS)]
+assert tuple(f.name for f in dataclasses.fields(Item))[: len(_ITEM_FIELDS)] == _ITEM_FIELDS
 assert all(f.default is None for f in dataclasses.fields(Item)[len(_ITEM_FIELDS) :])
 
 
