@@ -378,11 +378,6 @@ def parser() -> argparse.ArgumentParser:
     p.add_argument("--cache", default=str(DEFAULT_CACHE), help="virtualenv for the peers")
     p.add_argument("--workdir", default=None, help="where the servers' storage goes (temp)")
     p.add_argument("--keep", action="store_true", help="keep the servers' storage")
-    p.add_argument(
-        "--workloads",
-        default="",
-        help="comma-separated workloads to run (default all; later ones may need earlier ones)",
-    )
     p.add_argument("--profile", metavar="DIR", help="py-spy record Homeport per workload")
     p.add_argument("--profile-workloads", default="", help="comma-separated; default all")
     p.add_argument("--profile-idle", action="store_true", help="include idle threads")

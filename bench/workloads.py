@@ -138,7 +138,6 @@ class Bench:
         only: set[str] | None = None,
     ) -> None:
         self.server = server
-        self.only = only
         self.n = n
         self.seed = seed
         self.cap = cap
@@ -208,8 +207,6 @@ class Bench:
             ("random_get_8", self.random_gets),
         ]
         cores = os.cpu_count() or 1
-        if self.only is not None:
-            steps = [(name, step) for name, step in steps if name in self.only]
         for name, step in steps:
             if self.only is not None and name not in self.only:
                 continue
