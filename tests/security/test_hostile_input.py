@@ -413,4 +413,3 @@ def test_concurrent_hostile_requests_leave_the_server_serving(target: Proc) -> N
         for t in threads:
             t.join()
     assert not errors, errors
-
