@@ -1,8 +1,7 @@
 """Requests that are valid, or nearly, but must not lose data, leak it or occupy the server.
 
-Most tests here are strict xfails: each documents a bug found by these suites, with
-its cause in the reason, and turns into a failure (XPASS) the day it is fixed, so the
-marker is removed with the fix.
+Most tests here began as strict xfails, each documenting a bug these suites found;
+each bug is fixed and its test now guards against its return (docs/security.md).
 """
 
 from __future__ import annotations
