@@ -119,6 +119,19 @@ def _ics_time(value: Any) -> str:
     return str(value.strftime("%Y%m%dT%H%M%SZ"))
 
 
+def run_per_client(clients: list[httpx.Client], worker: Callable[[httpx.Client], None]) -> None:
+    """Run `worker` once per client, each in its own thread; close every client after."""
+    try:
+        threads = [threading.Thread(target=worker, args=(c,)) for c in clients]
+        for th in threads:
+            th.start()
+        for th in threads:
+            th.join()
+    finally:
+        for c in clients:
+            c.close()
+
+
 class Bench:
     """Runs every workload against one server at one size, keeping what it holds."""
 
@@ -367,15 +380,7 @@ class Bench:
                 latencies.extend(mine)
                 created += ok
 
-        try:
-            threads = [threading.Thread(target=worker, args=(c,)) for c in clients]
-            for th in threads:
-                th.start()
-            for th in threads:
-                th.join()
-        finally:
-            for c in clients:
-                c.close()
+        run_per_client(clients, worker)
         elapsed = time.perf_counter() - t0
         result.done = created
         result.capped = capped
@@ -624,15 +629,7 @@ class Bench:
             with lock:
                 latencies.extend(mine)
 
-        try:
-            threads = [threading.Thread(target=worker, args=(c,)) for c in clients]
-            for th in threads:
-                th.start()
-            for th in threads:
-                th.join()
-        finally:
-            for c in clients:
-                c.close()
+        run_per_client(clients, worker)
         elapsed = time.perf_counter() - t0
         result.done = len(latencies)
         result.capped = capped
