@@ -68,6 +68,24 @@ SETTINGS: tuple[Setting, ...] = (
         "between two pieces of its body) before the connection is closed (408).",
     ),
     Setting(
+        "server",
+        "http_parser",
+        str,
+        "auto",
+        "HTTP/1.1 parser: httptools (C, faster), h11 (pure Python), or auto (httptools "
+        "when it is installed).",
+    ),
+    Setting(
+        "auth",
+        "argon2_memory_kib",
+        int,
+        19456,
+        "Memory per password check (KiB, argon2id). Stored hashes are upgraded to new "
+        "settings at the user's next successful login.",
+    ),
+    Setting("auth", "argon2_time_cost", int, 2, "Passes per password check (argon2id)."),
+    Setting("auth", "argon2_parallelism", int, 1, "Lanes per password check (argon2id)."),
+    Setting(
         "storage",
         "inline_max",
         int,

@@ -192,6 +192,51 @@ def test_sync_collection_and_ctag(alice: httpx.Client) -> None:
     assert ctag == token1
 
 
+def test_a_large_sync_streams_with_its_token_last_and_truncates_across_pages(
+    alice: httpx.Client,
+) -> None:
+    """1,203 items: more than two pages of 500, so the answer streams (chunked)."""
+    assert alice.request("MKCALENDAR", "/dav/alice/big-sync/").status_code == 201
+    names = [f"{i:04}.ics" for i in range(1203)]
+    for name in names:
+        r = alice.put(f"/dav/alice/big-sync/{name}", content=ics(name))
+        assert r.status_code == 201
+    alice.delete("/dav/alice/big-sync/0007.ics")
+    body = (
+        '<sync-collection xmlns="DAV:"><sync-token/><sync-level>1</sync-level>'
+        "<prop><getetag/></prop>{limit}</sync-collection>"
+    )
+    r = alice.request("REPORT", "/dav/alice/big-sync/", content=body.format(limit=""))
+    assert r.status_code == 207 and r.headers.get("transfer-encoding") == "chunked"
+    root = etree.fromstring(r.content)
+    hrefs = root.xpath("d:response/d:href/text()", namespaces=NS)
+    assert hrefs == [f"/dav/alice/big-sync/{n}" for n in names if n != "0007.ics"]
+    assert root[-1].tag == "{DAV:}sync-token"
+    full_token = root.findtext("d:sync-token", namespaces=NS)
+    # A client limit of 700 cuts the second page: 700 items, a 507, and a token that
+    # gives the rest.
+    limited = body.format(limit="<limit><nresults>700</nresults></limit>")
+    root = etree.fromstring(
+        alice.request("REPORT", "/dav/alice/big-sync/", content=limited).content
+    )
+    got = root.xpath("d:response[d:propstat]/d:href/text()", namespaces=NS)
+    assert got == hrefs[:700]
+    assert root.xpath("d:response[contains(d:status, '507')]/d:href/text()", namespaces=NS) == [
+        "/dav/alice/big-sync/"
+    ]
+    partial = root.findtext("d:sync-token", namespaces=NS)
+    assert partial and partial != full_token
+    rest_body = body.format(limit="").replace(
+        "<sync-token/>", f"<sync-token>{partial}</sync-token>"
+    )
+    root = etree.fromstring(
+        alice.request("REPORT", "/dav/alice/big-sync/", content=rest_body).content
+    )
+    rest = root.xpath("d:response[d:propstat]/d:href/text()", namespaces=NS)
+    assert got + rest == hrefs
+    assert root.findtext("d:sync-token", namespaces=NS) == full_token
+
+
 def test_multiget(alice: httpx.Client) -> None:
     uid = str(uuid.uuid4())
     alice.put(f"/dav/alice/contacts/{uid}.vcf", content=vcf(uid, "Grace Hopper"))

@@ -435,13 +435,27 @@ class SqliteReader:
             Item(r[0], r[1], r[2], r[3], r[4], r[5], r[6], r[7], r[8], r[9], r[10]) for r in rows
         ]
 
-    def changes_since(self, collection_id: int, after_seq: int) -> list[Change]:
-        rows = self.conn.execute(
-            f"SELECT {_ITEM_COLS}, deleted FROM items WHERE collection_id = ? AND seq > ? "
-            "ORDER BY seq",
-            (collection_id, after_seq),
-        )
-        rows_list = rows.fetchall()
+    def changes_since(
+        self,
+        collection_id: int,
+        after_seq: int,
+        *,
+        upto_seq: int | None = None,
+        limit: int | None = None,
+        present_only: bool = False,
+    ) -> list[Change]:
+        sql = f"SELECT {_ITEM_COLS}, deleted FROM items WHERE collection_id = ? AND seq > ?"
+        args: list[Any] = [collection_id, after_seq]
+        if upto_seq is not None:
+            sql += " AND seq <= ?"
+            args.append(upto_seq)
+        if present_only:
+            sql += " AND deleted = 0"
+        sql += " ORDER BY seq"
+        if limit is not None:
+            sql += " LIMIT ?"
+            args.append(limit)
+        rows_list = self.conn.execute(sql, args).fetchall()
         items = iter(_items(r[:9] for r in rows_list if not r[9]))
         return [Change(r[1], r[2], None if r[9] else next(items)) for r in rows_list]
 

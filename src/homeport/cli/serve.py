@@ -38,8 +38,10 @@ def serve(replicas: tuple[str, ...], recipients: tuple[str, ...], cfg: Config) -
     """Serve CalDAV, CardDAV and WebDAV from the data directory."""
     import uvicorn
 
+    tune_malloc()  # before any worker thread exists
     from homeport.replication import settings as replica_settings
-    from homeport.server.app import create_app
+    from homeport.server.app import SECURITY_HEADERS, create_app
+    from homeport.server.transport import MAX_HEADER_BYTES, parser_name, protocol_class
     from homeport.services.retention import RetentionTask
     from homeport.wiring import build_services
 
@@ -54,6 +56,11 @@ def serve(replicas: tuple[str, ...], recipients: tuple[str, ...], cfg: Config) -
     interval_hours = int(cfg.get("retention", "prune_interval_hours"))
     if interval_hours < 0:
         raise ConfigError("retention.prune_interval_hours must not be negative")
+    http_protocol = protocol_class(
+        str(cfg.get("server", "http_parser")),
+        float(cfg.get("server", "idle_timeout")),
+        SECURITY_HEADERS,
+    )
     rsettings = replica_settings.load(cfg.source, replicas, recipients)
     services = build_services(cfg)
     try:
@@ -77,7 +84,11 @@ def serve(replicas: tuple[str, ...], recipients: tuple[str, ...], cfg: Config) -
         )
     app = create_app(services, cfg, metrics_exposition(cfg, services, background))
     scheme = "https" if cert else "http"
-    click.echo(f"homeport serving {cfg.data_dir} at {scheme}://{host}:{port}/", err=True)
+    click.echo(
+        f"homeport serving {cfg.data_dir} at {scheme}://{host}:{port}/ "
+        f"(HTTP parser: {parser_name(http_protocol)})",
+        err=True,
+    )
     try:
         uvicorn.run(
             app,
@@ -89,8 +100,9 @@ def serve(replicas: tuple[str, ...], recipients: tuple[str, ...], cfg: Config) -
             access_log=False,
             server_header=False,
             timeout_keep_alive=30,
-            h11_max_incomplete_event_size=64 * 1024,
-            http=header_timeout_protocol(float(cfg.get("server", "idle_timeout"))),
+            h11_max_incomplete_event_size=MAX_HEADER_BYTES,
+            http=http_protocol,
+            ws="none",
         )
     finally:
         if retention_task is not None:
@@ -99,52 +111,30 @@ def serve(replicas: tuple[str, ...], recipients: tuple[str, ...], cfg: Config) -
         services.close()
 
 
-def header_timeout_protocol(timeout: float) -> Any:
-    """uvicorn's h11 protocol, plus a limit on how long a request's headers may take.
+def tune_malloc(mmap_threshold: int = 1 << 20, arenas: int = 2) -> bool:
+    """Keep glibc from holding on to memory the server has freed (False if not glibc).
 
-    uvicorn arms its keep-alive timer only after a response, and any byte received
-    disarms it: a client that connects and never finishes its headers (or trickles
-    them) would hold its connection forever. Here, whenever the connection waits for a
-    request (just opened, or after a response), a timer is armed; if the request's
-    headers are still incomplete when it fires, the connection is closed. Bodies have
-    their own idle limit in the application (server/bodies.py).
+    glibc raises its mmap threshold to the size of each large block freed (up to 32 MiB),
+    so after the first password check every later 19 MiB argon2 block comes from a
+    thread's heap arena, and each of the worker threads that ever checked a password
+    keeps its 19 MiB resident: eight wrong passwords left the server 155 MiB larger. A
+    fixed threshold sends such blocks to mmap, which returns them on free; two arenas
+    (instead of eight per core) bound fragmentation across the worker threads, which
+    take turns on the GIL anyway.
     """
-    import asyncio
+    import ctypes
+    import ctypes.util
 
-    import h11
-    from uvicorn.protocols.http.h11_impl import H11Protocol
-
-    class HeaderTimeoutProtocol(H11Protocol):
-        _header_timer: asyncio.TimerHandle | None = None
-
-        def _arm_header_timer(self) -> None:
-            if self._header_timer is not None:
-                self._header_timer.cancel()
-            self._header_timer = self.loop.call_later(timeout, self._header_timeout)
-
-        def _header_timeout(self) -> None:
-            self._header_timer = None
-            # IDLE: no complete request line and headers since the timer was armed.
-            if self.conn.their_state is h11.IDLE and not self.transport.is_closing():
-                self.logger.debug("closing a connection whose request headers did not arrive")
-                self.transport.close()
-
-        def connection_made(self, transport: asyncio.Transport) -> None:  # type: ignore[override]
-            super().connection_made(transport)
-            self._arm_header_timer()
-
-        def on_response_complete(self) -> None:
-            super().on_response_complete()
-            if not self.transport.is_closing():
-                self._arm_header_timer()
-
-        def connection_lost(self, exc: Exception | None) -> None:
-            if self._header_timer is not None:
-                self._header_timer.cancel()
-                self._header_timer = None
-            super().connection_lost(exc)
-
-    return HeaderTimeoutProtocol
+    name = ctypes.util.find_library("c")
+    if name is None:
+        return False
+    try:
+        libc = ctypes.CDLL(name)
+        mallopt = libc.mallopt
+    except (OSError, AttributeError):
+        return False
+    m_arena_max, m_mmap_threshold = -8, -3
+    return bool(mallopt(m_mmap_threshold, mmap_threshold)) and bool(mallopt(m_arena_max, arenas))
 
 
 class Background:

@@ -87,7 +87,7 @@ def _accounts(ctx: StatusContext) -> Section:
                     "name": user.name,
                     "admin": user.is_admin,
                     "collections": len(colls),
-                    "items": sum(len(r.list_items(c.id)) for c in colls),
+                    "items": sum(r.count_items(c.id) for c in colls),
                     "bytes": r.usage_bytes(user.name),
                     "deleted_collections": len(r.deleted_collections(user.name)),
                 }

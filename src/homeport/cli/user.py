@@ -10,13 +10,15 @@ from rich.table import Table
 
 from homeport.cli.common import data_options
 from homeport.config import Config
-from homeport.services.accounts import Accounts, generate_password
+from homeport.services.accounts import Accounts, generate_password, hasher_from_config
 from homeport.store.model import us_to_datetime
 from homeport.wiring import open_store
 
 
 def _accounts(cfg: Config) -> Accounts:
-    return Accounts(open_store(cfg.data_dir, cfg.get("storage", "inline_max")))
+    return Accounts(
+        open_store(cfg.data_dir, cfg.get("storage", "inline_max")), hasher_from_config(cfg)
+    )
 
 
 def _read_password(password_stdin: bool, generate: bool) -> tuple[str, bool]:

@@ -1,11 +1,11 @@
 """HTTP Basic authentication: a short-lived cache of verified credentials, and a
 throttle that makes password guessing slow.
 
-argon2 is slow on purpose (tens of milliseconds) and memory-hard (64 MiB per check);
-a phone syncing sends hundreds of requests, so a verified (user, password) pair is
-remembered as a keyed digest, never as the password itself: for five minutes after its
-last use, and half an hour at most after the check. A failed check is never remembered.
-Requests that arrive together with the same credential share one check.
+argon2 is slow on purpose (tens of milliseconds) and memory-hard (19 MiB per check by
+default, see [auth]); a phone syncing sends hundreds of requests, so a verified (user,
+password) pair is remembered as a keyed digest, never as the password itself: for five
+minutes after its last use, and half an hour at most after the check. A failed check is
+never remembered. Requests that arrive together with the same credential share one check.
 
 Password guessing (docs/security.md, "Password guessing") is slowed down per key:
 every failed check counts against the (user, address) pair, the client address and
@@ -18,8 +18,8 @@ account must not buy more guesses at someone else's). Counts are forgotten after
 quiet period. The user-wide limit does not stop a credential verified in the last
 few minutes, so a person's own devices keep syncing while strangers guess at the name.
 
-At most `ARGON2_SLOTS` checks run at once: each one holds 64 MiB, and a burst of
-wrong passwords must not be able to take the server's memory.
+At most `ARGON2_SLOTS` checks run at once: each one holds its argon2 memory, and a burst
+of wrong passwords must not be able to take the server's memory.
 """
 
 from __future__ import annotations
@@ -51,7 +51,7 @@ MAX_USER_NAME = 64
 """No account name is longer (see `homeport.services.accounts.USERNAME_RE`)."""
 
 ARGON2_SLOTS = 2
-"""Password checks running at the same time (each holds 64 MiB for tens of ms)."""
+"""Password checks running at the same time (each holds its argon2 memory for tens of ms)."""
 ARGON2_WAIT = 10.0
 """Seconds a sign-in may wait for a free slot before it is answered 429."""
 

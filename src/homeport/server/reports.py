@@ -3,11 +3,12 @@ free-busy-query (RFC 4791), addressbook-query/multiget (RFC 6352)."""
 
 from __future__ import annotations
 
-from collections.abc import Callable
+import itertools
+from collections.abc import Callable, Iterator
 from typing import TYPE_CHECKING
 
 from lxml import etree
-from starlette.responses import Response
+from starlette.responses import Response, StreamingResponse
 
 from homeport.dav import caldav, carddav, sync, webdav
 from homeport.dav.carddav import AddressDataRequest
@@ -27,7 +28,7 @@ from homeport.server.resources import (
     href_of,
     item_href,
 )
-from homeport.store.model import Collection, CollectionKind, Item
+from homeport.store.model import Change, Collection, CollectionKind, Item
 
 if TYPE_CHECKING:
     from homeport.server.handlers import DavRequest, Handlers
@@ -111,30 +112,56 @@ def _item_batch_responses(
 def _sync_collection(h: Handlers, req: DavRequest, root: etree._Element, res: Resource) -> Response:
     sr = sync.parse_sync_collection(root)
     coll = _require_collection(res)
-    changes, token = h.services.items.changes(req.actor, coll, sr.token)
-    truncated = False
-    if sr.limit is not None and len(changes) > sr.limit:
-        changes = changes[: sr.limit]
-        truncated = True
-        token = h.services.items.sync_token(coll, changes[-1].seq) if changes else token
+    token, pages = h.services.items.change_pages(req.actor, coll, sr.token, BATCH)
     data_name = _data_name(coll)
     wants_data = sr.props.kind == "prop" and data_name in sr.props.names
     items = P.ItemResponses(h.ctx(req), coll, sr.props, data_name if wants_data else None)
-    ms = webdav.Multistatus()
-    for start in range(0, len(changes), BATCH):
-        batch = changes[start : start + BATCH]
-        present = [c.item for c in batch if c.item is not None]
+    limit = sr.limit
+
+    def rendered(page: list[Change]) -> list[str]:
+        present = [c.item for c in page if c.item is not None]
         bodies = h.services.items.read_bodies(present) if wants_data else None
-        rendered = iter(_item_batch_responses(h, items, present, bodies))
-        for change in batch:
-            if change.item is None:
-                ms.add_status(item_href(coll, change.name), 404)
-            else:
-                ms.add_markup(next(rendered))
-    if truncated:
-        ms.add_status(href_of(res), 507, error=(DAV, "number-of-matches-within-limits"))
-    ms.sync_token = token
-    return Response(ms.to_bytes(), 207, media_type=XML)
+        made = iter(_item_batch_responses(h, items, present, bodies))
+        return [
+            webdav.status_response_markup(item_href(coll, c.name), 404)
+            if c.item is None
+            else next(made)
+            for c in page
+        ]
+
+    def responses() -> Iterator[str]:
+        sent, last_seq, truncated = 0, None, False
+        for page in pages:
+            if limit is not None and sent + len(page) > limit:
+                page, truncated = page[: limit - sent], True
+            yield from rendered(page)
+            sent += len(page)
+            last_seq = page[-1].seq if page else last_seq
+            if truncated:
+                break
+        tail = ""
+        final = token
+        if truncated:
+            tail = webdav.status_response_markup(
+                href_of(res), 507, error=(DAV, "number-of-matches-within-limits")
+            )
+            if last_seq is not None:
+                final = h.services.items.sync_token(coll, last_seq)
+        yield tail + webdav.sync_token_markup(final)
+
+    # The first page is rendered before the first byte (its errors are still a clean
+    # status); a large collection then streams a page at a time, so memory stays flat.
+    body = responses()
+    head = [next(body)]
+    for part in body:
+        head.append(part)
+        if len(head) > BATCH:
+            return StreamingResponse(
+                webdav.multistatus_chunks(itertools.chain(head, body)), 207, media_type=XML
+            )
+    return Response(
+        b"".join(webdav.multistatus_chunks(head, chunk_size=1 << 62)), 207, media_type=XML
+    )
 
 
 def _item_data(h: Handlers, coll: Collection, item: Item, data: DataRequest) -> dict[str, P.Getter]:

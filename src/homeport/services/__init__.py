@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 
-from homeport.services.accounts import Accounts, Actor
+from homeport.services.accounts import Accounts, Actor, hasher_from_config
 from homeport.services.collections import Collections
 from homeport.services.guards import Alert, Guards, MassDeletionPolicy, Metrics, SettingSource
 from homeport.services.history import History
@@ -48,7 +48,8 @@ class Services:
         return services
 
     def configure(self, settings: SettingSource) -> None:
-        """Apply the `[guards]` and `[retention]` settings (ConfigError if invalid)."""
+        """Apply the `[auth]`, `[guards]` and `[retention]` settings (ConfigError if invalid)."""
+        self.accounts.hasher = hasher_from_config(settings)
         self.guards.policy = MassDeletionPolicy.from_config(settings)
         self.retention.policy = RetentionPolicy.from_config(settings)
 

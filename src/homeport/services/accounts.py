@@ -4,7 +4,9 @@ from __future__ import annotations
 
 import re
 import secrets
+import threading
 from dataclasses import dataclass
+from typing import TYPE_CHECKING
 
 from argon2 import PasswordHasher
 from argon2.exceptions import InvalidHashError, VerificationError, VerifyMismatchError
@@ -20,6 +22,36 @@ from homeport.store.model import (
     User,
     now_us,
 )
+
+if TYPE_CHECKING:
+    from homeport.services.guards import SettingSource
+
+#: OWASP's recommended argon2id setting (19 MiB, 2 passes, 1 lane). argon2-cffi's own
+#: default (64 MiB, 3 passes, 4 lanes) costs 64 MiB per check: on a small home server
+#: two checks at once would double the server's memory. Configurable in [auth].
+ARGON2_MEMORY_KIB = 19 * 1024
+ARGON2_TIME_COST = 2
+ARGON2_PARALLELISM = 1
+
+
+def hasher_from_config(settings: SettingSource | None = None) -> PasswordHasher:
+    """The password hasher the `[auth]` settings ask for (ConfigError if invalid)."""
+    from homeport.errors import ConfigError
+
+    if settings is None:
+        memory, passes, lanes = ARGON2_MEMORY_KIB, ARGON2_TIME_COST, ARGON2_PARALLELISM
+    else:
+        memory = int(settings.get("auth", "argon2_memory_kib"))
+        passes = int(settings.get("auth", "argon2_time_cost"))
+        lanes = int(settings.get("auth", "argon2_parallelism"))
+    if not 1 <= lanes <= 16:
+        raise ConfigError("auth.argon2_parallelism must be between 1 and 16")
+    if memory < 8 * 1024 or memory < 8 * lanes:
+        raise ConfigError("auth.argon2_memory_kib must be at least 8192 (8 MiB)")
+    if passes < 1:
+        raise ConfigError("auth.argon2_time_cost must be at least 1")
+    return PasswordHasher(time_cost=passes, memory_cost=memory, parallelism=lanes)
+
 
 USERNAME_RE = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._@+-]{0,63}$")
 
@@ -63,9 +95,20 @@ def generate_password() -> str:
 class Accounts:
     def __init__(self, store: Store, hasher: PasswordHasher | None = None) -> None:
         self.store = store
-        self.hasher = hasher or PasswordHasher()
-        # Verifying against a real hash for unknown users keeps the timing the same.
-        self._dummy_hash = self.hasher.hash(secrets.token_hex(16))
+        self.hasher = hasher or hasher_from_config()
+        self._dummy_hash: str | None = None
+        self._dummy_lock = threading.Lock()
+
+    def _dummy(self) -> str:
+        """A hash to verify against for unknown users, so that the timing is the same.
+
+        Made on first need, not at start-up: a hash costs as much memory as a check, and
+        most servers never see an unknown user name.
+        """
+        with self._dummy_lock:
+            if self._dummy_hash is None or self.hasher.check_needs_rehash(self._dummy_hash):
+                self._dummy_hash = self.hasher.hash(secrets.token_hex(16))
+            return self._dummy_hash
 
     def add(
         self, name: str, password: str, *, admin: bool = False, client: str = "homeport-cli"
@@ -123,11 +166,16 @@ class Accounts:
         """Check a password in constant time whether or not the user exists."""
         with self.store.read() as r:
             user = r.get_user(name)
-        target = user.password_hash if user else self._dummy_hash
+        target = user.password_hash if user else self._dummy()
         try:
             self.hasher.verify(target, password)
         except (VerifyMismatchError, VerificationError, InvalidHashError) as exc:
             raise AuthenticationFailed("wrong user name or password") from exc
         if user is None:
             raise AuthenticationFailed("wrong user name or password")
+        if self.hasher.check_needs_rehash(user.password_hash):
+            # The [auth] settings changed since this hash was made: the right password
+            # is at hand, so store it again with the current ones.
+            hashed = self.hasher.hash(password)
+            self.store.commit(lambda w: w.set_password_hash(user.name, hashed))
         return user

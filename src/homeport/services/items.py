@@ -336,17 +336,49 @@ class Items:
         self, actor: Actor, coll: Collection, token: str | None
     ) -> tuple[list[Change], str]:
         """RFC 6578: what changed since `token` (everything when None), and the new token."""
+        new_token, pages = self.change_pages(actor, coll, token, 5000)
+        return [c for page in pages for c in page], new_token
+
+    def change_pages(
+        self, actor: Actor, coll: Collection, token: str | None, page: int
+    ) -> tuple[str, Iterator[list[Change]]]:
+        """`changes`, a page at a time, so that a sync of a large collection can stream.
+
+        The token (and the bad-token error) come from one read, at the collection's
+        newest change S; the pages then hold exactly the changes up to S, read as the
+        caller asks for them. A name changed again meanwhile moves past S: this sync
+        leaves it out and the next one, from the token at S, reports it. The first page
+        is read before returning, so an error in it surfaces before any byte is sent.
+        """
         authorize(actor, coll.owner)
         epoch = self.epoch()
+        present_only = token is None
         with self.store.read() as r:
             fresh = r.get_collection_by_id(coll.id)
             if fresh is None or fresh.deleted_seq is not None:
                 raise NotFound("the collection was deleted")
             after = 0 if token is None else parse_sync_token(fresh, token, r.max_seq(), epoch)
-            changes = r.changes_since(fresh.id, after)
-        if token is None:
-            changes = [c for c in changes if c.item is not None]
-        return changes, make_sync_token(fresh, epoch)
+            upto = fresh.sync_seq
+            first = r.changes_since(
+                fresh.id, after, upto_seq=upto, limit=page, present_only=present_only
+            )
+
+        def pages() -> Iterator[list[Change]]:
+            batch = first
+            while True:
+                yield batch
+                if len(batch) < page:
+                    return
+                with self.store.read() as r:
+                    batch = r.changes_since(
+                        coll.id,
+                        batch[-1].seq,
+                        upto_seq=upto,
+                        limit=page,
+                        present_only=present_only,
+                    )
+
+        return make_sync_token(fresh, epoch), pages()
 
     def epoch(self) -> SyncEpoch:
         """This store's sync epoch (read once: only a restore, offline, changes it)."""

@@ -149,8 +149,20 @@ class MetadataReader(Protocol):
         without an indexed span are always returned (the evaluator decides).
         """
 
-    def changes_since(self, collection_id: int, after_seq: int) -> list[Change]:
-        """For each item name changed after `after_seq`: its newest state. O(changes)."""
+    def changes_since(
+        self,
+        collection_id: int,
+        after_seq: int,
+        *,
+        upto_seq: int | None = None,
+        limit: int | None = None,
+        present_only: bool = False,
+    ) -> list[Change]:
+        """For each item name changed after `after_seq`: its newest state. O(changes).
+
+        In `seq` order; `upto_seq` and `limit` cut a page of it (keyset paging, so that
+        a large sync can stream), `present_only` leaves out deleted names.
+        """
 
     def max_seq(self) -> int:
         """The newest sequence number in the log (0 when empty)."""

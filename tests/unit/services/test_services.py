@@ -135,6 +135,36 @@ def test_sync_tokens(svc: Services) -> None:
             svc.items.changes(ALICE, cal, bad)
 
 
+def test_sync_pages_hold_exactly_the_changes_up_to_their_token(svc: Services) -> None:
+    cal = svc.collections.get(ALICE, "alice", "calendar")
+    for i in range(10):
+        svc.items.put(ALICE, cal, f"{i}.ics", [ics(str(i))], "text/calendar")
+    svc.items.delete(ALICE, cal, "3.ics")
+    token, pages = svc.items.change_pages(ALICE, cal, None, 3)
+    first = next(pages)
+    assert [c.name for c in first] == ["0.ics", "1.ics", "2.ics"]
+    # Changes made while the sync is being sent: a new item, an item not yet sent
+    # changed, an item already sent changed, an item not yet sent deleted.
+    svc.items.put(ALICE, cal, "new.ics", [ics("new")], "text/calendar")
+    svc.items.put(ALICE, cal, "8.ics", [ics("8", "changed")], "text/calendar")
+    svc.items.put(ALICE, cal, "1.ics", [ics("1", "changed")], "text/calendar")
+    svc.items.delete(ALICE, cal, "9.ics")
+    rest = [c.name for page in pages for c in page]
+    assert [c.name for c in first] + rest == [f"{i}.ics" for i in (0, 1, 2, 4, 5, 6, 7)]
+    # Everything this sync left out or sent in an older state is in the next one.
+    changes, _ = svc.items.changes(ALICE, cal, token)
+    assert {(c.name, c.item is None) for c in changes} == {
+        ("new.ics", False),
+        ("8.ics", False),
+        ("1.ics", False),
+        ("9.ics", True),
+    }
+    # From a token: deletions are reported, and paging gives what one read gives.
+    all_at_once, t_all = svc.items.changes(ALICE, cal, token)
+    t_paged, paged = svc.items.change_pages(ALICE, cal, token, 1)
+    assert [c for page in paged for c in page] == all_at_once and t_paged == t_all
+
+
 def test_move_and_copy_items(svc: Services) -> None:
     cal = svc.collections.get(ALICE, "alice", "calendar")
     other = svc.collections.create(ALICE, "alice", "work", CollectionKind.CALENDAR)
