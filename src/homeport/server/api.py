@@ -18,8 +18,6 @@ from dataclasses import dataclass
 from typing import Any
 from urllib.parse import unquote
 
-import anyio
-import anyio.to_thread
 from starlette.requests import ClientDisconnect, Request
 from starlette.responses import JSONResponse, Response
 
@@ -36,6 +34,7 @@ from homeport.server.api_schema import JSON, Field, Operation
 from homeport.server.auth import Authenticator
 from homeport.server.bodies import read_body
 from homeport.server.errors import error_headers, status_for
+from homeport.server.workers import Workers
 from homeport.services import Services
 from homeport.services.accounts import Actor
 from homeport.services.guards import Guards
@@ -144,14 +143,14 @@ class Api:
         self,
         services: Services,
         auth: Authenticator,
-        limiter: anyio.CapacityLimiter,
+        workers: Workers,
         idle_timeout: float = 30.0,
     ) -> None:
         self.services = services
         self.idle_timeout = idle_timeout
         self.history = services.history
         self.auth = auth
-        self.limiter = limiter
+        self.workers = workers
         self.guards: Guards = services.guards
         self._spec = json.dumps(schema.openapi(), indent=2, ensure_ascii=False).encode()
         self.handlers: dict[str, Handler] = {
@@ -198,9 +197,7 @@ class Api:
         address = request.client.host if request.client else None
         actor = self.auth.cached(header, client, address)
         if actor is None:
-            actor = await anyio.to_thread.run_sync(
-                self.auth.authenticate, header, client, address, limiter=self.limiter
-            )
+            actor = await self.workers.run(self.auth.authenticate, header, client, address)
         path = _fields(op.path_params, path_args, "path parameter", from_text=True)
         query = _fields(op.query_params, _single_query(request), "query parameter", from_text=True)
         body: dict[str, Any] = {}
@@ -210,7 +207,7 @@ class Api:
             )
         call = Call(actor, path, query, body)
         handler = self.handlers[op.operation_id]
-        result = await anyio.to_thread.run_sync(handler, call, limiter=self.limiter)
+        result = await self.workers.run(handler, call)
         if isinstance(result, Response):
             return result
         return JSONResponse(result, 200)

@@ -17,8 +17,6 @@ import logging
 from collections.abc import Callable
 from typing import Any
 
-import anyio
-import anyio.to_thread
 from starlette.requests import ClientDisconnect, Request
 from starlette.responses import RedirectResponse, Response
 from starlette.types import Receive, Scope, Send
@@ -33,6 +31,7 @@ from homeport.server.errors import error_response
 from homeport.server.handlers import DAV_HEADER, DavRequest, Handlers
 from homeport.server.metrics import exposition, is_loopback, registry_for
 from homeport.server.resources import DAV_PREFIX, ItemRes, Missing, resolve
+from homeport.server.workers import Workers
 from homeport.services import Services
 from homeport.services.accounts import Actor
 
@@ -68,8 +67,8 @@ class HomeportApp:
         self.memory_max = services.store.inline_max
         self.spool_dir = config.data_dir if config.data_dir.is_dir() else None
         # Worker threads: argon2 and SQLite block; keep enough for many slow clients.
-        self.limiter = anyio.CapacityLimiter(32)
-        self.api = Api(services, self.auth, self.limiter, self.idle_timeout)
+        self.workers = Workers(32)
+        self.api = Api(services, self.auth, self.workers, self.idle_timeout)
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] == "lifespan":
@@ -94,6 +93,7 @@ class HomeportApp:
             if message["type"] == "lifespan.startup":
                 await send({"type": "lifespan.startup.complete"})
             elif message["type"] == "lifespan.shutdown":
+                self.workers.close()
                 await send({"type": "lifespan.shutdown.complete"})
                 return
 
@@ -134,20 +134,21 @@ class HomeportApp:
                 body, spooled = spooled.in_memory, None
         elif method not in ("GET", "HEAD", "DELETE", "OPTIONS"):
             body = await self._read_bounded(request, self.max_xml)
-        base = f"{request.url.scheme}://{request.headers.get('host', request.url.netloc)}"
+        # From the scope directly: Starlette's request.url parses and rebuilds the URL.
+        headers = {k.decode("latin-1"): v.decode("latin-1") for k, v in request.scope["headers"]}
         req = DavRequest(
             method=method,
             path=path,
-            headers={k.lower(): v for k, v in request.headers.items()},
+            headers=headers,
             body=body,
-            base_url=base,
+            base_url=_base_url(request.scope, headers),
             actor=actor,
             max_xml_size=self.max_xml,
             max_object_size=self.max_object,
             chunks=spooled.chunks() if spooled is not None else None,
         )
         try:
-            return await anyio.to_thread.run_sync(self._dispatch, req, limiter=self.limiter)
+            return await self.workers.run(self._dispatch, req)
         except HomeportError as exc:
             return error_response(exc, self._href_prefix(req, exc))
         finally:
@@ -163,9 +164,7 @@ class HomeportApp:
         actor = self.auth.cached(header, client, address)
         if actor is not None:
             return actor
-        return await anyio.to_thread.run_sync(
-            self.auth.authenticate, header, client, address, limiter=self.limiter
-        )
+        return await self.workers.run(self.auth.authenticate, header, client, address)
 
     async def _read_bounded(self, request: Request, limit: int) -> bytes:
         declared_length(request.headers.get("content-length"), limit)
@@ -183,7 +182,7 @@ class HomeportApp:
             actor = await self._authenticate(request)
             if not actor.is_admin:
                 raise Forbidden("metrics are for administrators")
-        body, content_type = await anyio.to_thread.run_sync(self.metrics, limiter=self.limiter)
+        body, content_type = await self.workers.run(self.metrics)
         return Response(body, 200, media_type=content_type)
 
     def _dispatch(self, req: DavRequest) -> Response:
@@ -200,6 +199,15 @@ class HomeportApp:
         if isinstance(res, Missing) and res.parent is not None:
             return f"{DAV_PREFIX}/{res.parent.owner}/{res.parent.path}/"
         return ""
+
+
+def _base_url(scope: Scope, headers: dict[str, str]) -> str:
+    """scheme://host[:port] the client used (its Host header, else the server's address)."""
+    host = headers.get("host")
+    if not host:
+        server = scope.get("server")
+        host = f"{server[0]}:{server[1]}" if server else "localhost"
+    return f"{scope['scheme']}://{host}"
 
 
 def create_app(

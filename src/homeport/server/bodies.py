@@ -13,13 +13,12 @@ folder, so memory does not grow with the size of an upload.
 
 from __future__ import annotations
 
+import asyncio
 import errno
 import tempfile
 from collections.abc import AsyncIterator, Iterator
 from pathlib import Path
 from typing import IO
-
-import anyio
 
 from homeport.errors import InsufficientStorage, InvalidRequest, TooLarge
 from homeport.namespaces import DAV
@@ -84,7 +83,7 @@ async def read_body(
     try:
         while True:
             try:
-                with anyio.fail_after(idle):
+                async with asyncio.timeout(idle):
                     chunk = await stream.__anext__()
             except StopAsyncIteration:
                 break

@@ -5,12 +5,12 @@ from __future__ import annotations
 import re
 from pathlib import Path
 
-import anyio
 import pytest
 
 from homeport.server.api import Api
 from homeport.server.api_schema import OPERATIONS, SCHEMAS, openapi, openapi_text
 from homeport.server.auth import Authenticator
+from homeport.server.workers import Workers
 from homeport.services import Services
 from homeport.wiring import open_store
 
@@ -45,7 +45,7 @@ def test_operations_are_unique_and_referenced_schemas_exist() -> None:
 def test_every_operation_has_a_handler(tmp_path: Path) -> None:
     services = Services.build(open_store(tmp_path))
     try:
-        api = Api(services, Authenticator(services.accounts), anyio.CapacityLimiter(1))
+        api = Api(services, Authenticator(services.accounts), Workers(1))
         assert set(api.handlers) | {"openapi"} == {op.operation_id for op in OPERATIONS}
     finally:
         services.close()
