@@ -27,6 +27,8 @@ import asyncio
 import logging
 from typing import Any
 
+from homeport.errors import ConfigError
+
 log = logging.getLogger("homeport.transport")
 
 #: Largest request line plus headers accepted (bytes), for both parsers.
@@ -38,8 +40,6 @@ PARSERS = ("auto", "httptools", "h11")
 def protocol_class(parser: str, header_timeout: float, security_headers: dict[str, str]) -> Any:
     """The uvicorn protocol class for `parser` ("auto" prefers httptools)."""
     if parser not in PARSERS:
-        from homeport.errors import ConfigError
-
         raise ConfigError(f"server.http_parser must be one of {', '.join(PARSERS)}, not {parser!r}")
     answers = Answers(security_headers)
     if parser in ("auto", "httptools"):
@@ -47,8 +47,6 @@ def protocol_class(parser: str, header_timeout: float, security_headers: dict[st
             return _httptools_protocol(header_timeout, answers)
         except ImportError:
             if parser == "httptools":
-                from homeport.errors import ConfigError
-
                 raise ConfigError(
                     "server.http_parser = httptools, but httptools is not installed"
                 ) from None
@@ -69,15 +67,25 @@ class HeaderBudget:
 
     def __init__(self) -> None:
         self.used = 0
+        self._tail = b""  # the last bytes counted, for a blank line split between reads
 
     def take(self, data: bytes) -> bool:
         """Count `data` (received while headers are incomplete); False once over the limit."""
-        end = data.find(b"\r\n\r\n")
-        self.used += len(data) if end < 0 else end + 4
+        counted = len(data)
+        split = (self._tail + data[:3]).find(b"\r\n\r\n") if self._tail else -1
+        if split >= 0:
+            counted = split + 4 - len(self._tail)
+        else:
+            end = data.find(b"\r\n\r\n")
+            if end >= 0:
+                counted = end + 4
+        self._tail = (self._tail + data)[-3:] if counted == len(data) else b""
+        self.used += counted
         return self.used <= MAX_HEADER_BYTES
 
     def reset(self) -> None:
         self.used = 0
+        self._tail = b""
 
 
 class Answers:

@@ -11,7 +11,7 @@ from typing import TYPE_CHECKING
 from argon2 import PasswordHasher
 from argon2.exceptions import InvalidHashError, VerificationError, VerifyMismatchError
 
-from homeport.errors import AuthenticationFailed, InvalidRequest, NotFound
+from homeport.errors import AuthenticationFailed, ConfigError, InvalidRequest, NotFound
 from homeport.store.core import Store
 from homeport.store.interfaces import MetadataWriter
 from homeport.store.model import (
@@ -36,8 +36,6 @@ ARGON2_PARALLELISM = 1
 
 def hasher_from_config(settings: SettingSource | None = None) -> PasswordHasher:
     """The password hasher the `[auth]` settings ask for (ConfigError if invalid)."""
-    from homeport.errors import ConfigError
-
     if settings is None:
         memory, passes, lanes = ARGON2_MEMORY_KIB, ARGON2_TIME_COST, ARGON2_PARALLELISM
     else:
