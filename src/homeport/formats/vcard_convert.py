@@ -40,8 +40,8 @@ def convert_vcard(body: bytes, version: str) -> bytes:
 
     `body` is a stored, already validated card; the result parses as the same contact.
     """
-    line = b"\nVERSION:" + version.encode("ascii")
-    if line + b"\r\n" in body or line + b"\n" in body:
+    marker = b"\nVERSION:" + version.encode("ascii")
+    if marker + b"\r\n" in body or marker + b"\n" in body:
         return body  # the common case, found without a regex and without parsing the card
     quick = _VERSION_LINE.search(body)
     if quick is not None and quick.group(1).decode() == version:
