@@ -107,60 +107,85 @@ class Answers:
         self.bad_request = _plain_response(b"400 Bad Request", b"invalid HTTP request\n", security)
 
 
+class _Limits:
+    """What both protocol classes add to uvicorn's: the header timer, the header budget and
+    the refusals written straight to the transport. Mixed in before uvicorn's class."""
+
+    timeout: float
+    answers: Answers
+    loop: asyncio.AbstractEventLoop
+    transport: asyncio.Transport
+    _header_timer: asyncio.TimerHandle | None = None
+    _budget: HeaderBudget
+
+    def _awaiting_headers(self) -> bool:
+        """Whether the connection waits for a request's line and headers."""
+        raise NotImplementedError
+
+    def _arm_header_timer(self) -> None:
+        if self._header_timer is not None:
+            self._header_timer.cancel()
+        self._header_timer = self.loop.call_later(self.timeout, self._header_timeout)
+
+    def _header_timeout(self) -> None:
+        self._header_timer = None
+        # No complete request line and headers since the timer was armed.
+        if self._awaiting_headers() and not self.transport.is_closing():
+            log.debug("closing a connection whose request headers did not arrive")
+            self.transport.close()
+
+    def _refuse(self, answer: bytes) -> None:
+        if not self.transport.is_closing():
+            self.transport.write(answer)
+            self.transport.close()
+
+    def _over_budget(self, data: bytes) -> bool:
+        """Count `data` if headers are awaited; refuse (431) once they are too large."""
+        if self._awaiting_headers() and not self._budget.take(data):
+            self._refuse(self.answers.too_large)
+            return True
+        return False
+
+    def connection_made(self, transport: Any) -> None:
+        super().connection_made(transport)  # type: ignore[misc]
+        self._budget = HeaderBudget()
+        self._arm_header_timer()
+
+    def on_response_complete(self) -> None:
+        super().on_response_complete()  # type: ignore[misc]
+        if not self.transport.is_closing():
+            self._arm_header_timer()
+
+    def connection_lost(self, exc: Exception | None) -> None:
+        if self._header_timer is not None:
+            self._header_timer.cancel()
+            self._header_timer = None
+        super().connection_lost(exc)  # type: ignore[misc]
+
+
 def _h11_protocol(timeout: float, answers: Answers) -> Any:
     import h11
     from uvicorn.protocols.http.h11_impl import H11Protocol
 
-    class LimitedH11Protocol(H11Protocol):
+    class LimitedH11Protocol(_Limits, H11Protocol):
         parser_name = "h11"
-        _header_timer: asyncio.TimerHandle | None = None
-        _budget: HeaderBudget
 
-        def _arm_header_timer(self) -> None:
-            if self._header_timer is not None:
-                self._header_timer.cancel()
-            self._header_timer = self.loop.call_later(timeout, self._header_timeout)
-
-        def _header_timeout(self) -> None:
-            self._header_timer = None
-            # IDLE: no complete request line and headers since the timer was armed.
-            if self.conn.their_state is h11.IDLE and not self.transport.is_closing():
-                log.debug("closing a connection whose request headers did not arrive")
-                self.transport.close()
-
-        def connection_made(self, transport: asyncio.Transport) -> None:  # type: ignore[override]
-            super().connection_made(transport)
-            self._budget = HeaderBudget()
-            self._arm_header_timer()
+        def _awaiting_headers(self) -> bool:
+            return self.conn.their_state is h11.IDLE
 
         def data_received(self, data: bytes) -> None:
-            if self.transport.is_closing():
-                return
-            if self.conn.their_state is h11.IDLE and not self._budget.take(data):
-                self.transport.write(answers.too_large)
-                self.transport.close()
+            if self.transport.is_closing() or self._over_budget(data):
                 return
             super().data_received(data)
-            if self.conn.their_state is not h11.IDLE:
+            if not self._awaiting_headers():
                 self._budget.reset()
 
         def send_400_response(self, msg: str) -> None:
             # uvicorn's own 400 carries no security headers.
-            if not self.transport.is_closing():
-                self.transport.write(answers.bad_request)
-                self.transport.close()
+            self._refuse(answers.bad_request)
 
-        def on_response_complete(self) -> None:
-            super().on_response_complete()
-            if not self.transport.is_closing():
-                self._arm_header_timer()
-
-        def connection_lost(self, exc: Exception | None) -> None:
-            if self._header_timer is not None:
-                self._header_timer.cancel()
-                self._header_timer = None
-            super().connection_lost(exc)
-
+    LimitedH11Protocol.timeout = timeout
+    LimitedH11Protocol.answers = answers
     return LimitedH11Protocol
 
 
@@ -184,64 +209,32 @@ def _httptools_protocol(timeout: float, answers: Answers) -> Any:
     import httptools
     from uvicorn.protocols.http.httptools_impl import HttpToolsProtocol
 
-    class LimitedHttpToolsProtocol(HttpToolsProtocol):
+    class LimitedHttpToolsProtocol(_Limits, HttpToolsProtocol):
         parser_name = "httptools"
-        _header_timer: asyncio.TimerHandle | None = None
         # True from the start of a connection (or the end of a request) until the next
         # request's headers are complete.
-        _awaiting_headers = True
-        _budget: HeaderBudget
+        _waiting = True
 
-        def _arm_header_timer(self) -> None:
-            if self._header_timer is not None:
-                self._header_timer.cancel()
-            self._header_timer = self.loop.call_later(timeout, self._header_timeout)
-
-        def _header_timeout(self) -> None:
-            self._header_timer = None
-            if self._awaiting_headers and not self.transport.is_closing():
-                log.debug("closing a connection whose request headers did not arrive")
-                self.transport.close()
-
-        def _refuse(self, answer: bytes) -> None:
-            if not self.transport.is_closing():
-                self.transport.write(answer)
-                self.transport.close()
-
-        def connection_made(self, transport: asyncio.Transport) -> None:  # type: ignore[override]
-            super().connection_made(transport)
-            self._budget = HeaderBudget()
-            self._arm_header_timer()
-
-        def connection_lost(self, exc: Exception | None) -> None:
-            if self._header_timer is not None:
-                self._header_timer.cancel()
-                self._header_timer = None
-            super().connection_lost(exc)
+        def _awaiting_headers(self) -> bool:
+            return self._waiting
 
         def data_received(self, data: bytes) -> None:
-            if self.transport.is_closing():
-                return
-            if self._awaiting_headers and not self._budget.take(data):
-                # httptools would otherwise gather an endless header in memory.
-                self._refuse(answers.too_large)
+            if self.transport.is_closing() or self._over_budget(data):
                 return
             self._unset_keepalive_if_required()
             try:
                 self.parser.feed_data(data)
             except httptools.HttpParserInvalidMethodError:
                 self._refuse(answers.bad_method)
-                return
             except httptools.HttpParserUpgrade:
                 # No upgrade (WebSocket, h2c) is offered: the request is served as plain
                 # HTTP/1.1, as uvicorn does (curl --http2 asks for h2c on http://).
                 pass
             except httptools.HttpParserError:
                 self._refuse(answers.bad_request)
-                return
 
         def on_headers_complete(self) -> None:
-            self._awaiting_headers = False
+            self._waiting = False
             self._budget.reset()
             super().on_headers_complete()
             if not self.url.startswith(b"/"):
@@ -252,12 +245,9 @@ def _httptools_protocol(timeout: float, answers: Answers) -> Any:
 
         def on_message_complete(self) -> None:
             super().on_message_complete()
-            self._awaiting_headers = True
+            self._waiting = True
             self._budget.reset()
 
-        def on_response_complete(self) -> None:
-            super().on_response_complete()
-            if not self.transport.is_closing():
-                self._arm_header_timer()
-
+    LimitedHttpToolsProtocol.timeout = timeout
+    LimitedHttpToolsProtocol.answers = answers
     return LimitedHttpToolsProtocol
