@@ -110,21 +110,6 @@ def test_a_changed_password_is_not_answered_from_the_cache() -> None:
     assert attempt(auth, "alice", "right-a", None) == "401"
 
 
-def _status_kib(pid: int, field: str) -> int:
-    for line in Path(f"/proc/{pid}/status").read_text().splitlines():
-        if line.startswith(field + ":"):
-            return int(line.split()[1])
-    raise AssertionError(f"no {field}")
-
-
-def _peak_kib(pid: int) -> int:
-    return _status_kib(pid, "VmHWM")
-
-
-def _rss_kib(pid: int) -> int:
-    return _status_kib(pid, "VmRSS")
-
-
 def test_eight_concurrent_first_sign_ins_keep_memory_bounded(tmp_path: Path) -> None:
     """Eight clients signing in together (as the benchmark's 8 clients, or a family's
     phones after a restart) cost one argon2 run (19 MiB), not eight (152 MiB); eight
@@ -136,7 +121,7 @@ def test_eight_concurrent_first_sign_ins_keep_memory_bounded(tmp_path: Path) -> 
         server = starter.start(data)
         with httpx.Client(base_url=server.url, timeout=60) as c:
             assert c.get("/").status_code == 200  # warm the app without any password check
-        base = _peak_kib(server.pid)
+        base = server.peak_rss_kib()
         statuses: list[int] = []
         lock = threading.Lock()
 
@@ -155,9 +140,9 @@ def test_eight_concurrent_first_sign_ins_keep_memory_bounded(tmp_path: Path) -> 
 
         started = time.monotonic()
         burst([("alice", PASSWORD)] * 8)
-        right = _peak_kib(server.pid)
+        right = server.peak_rss_kib()
         burst([(f"user{i}", f"wrong-{i}") for i in range(8)])
-        wrong = _peak_kib(server.pid)
+        wrong = server.peak_rss_kib()
         print(
             f"\n8 first sign-ins: VmHWM +{(right - base) / 1024:.0f} MiB; then 8 wrong "
             f"passwords: +{(wrong - base) / 1024:.0f} MiB ({time.monotonic() - started:.1f} s)"
@@ -170,7 +155,7 @@ def test_eight_concurrent_first_sign_ins_keep_memory_bounded(tmp_path: Path) -> 
         # slots; each run's memory returns to the system (cli/serve.py `tune_malloc`),
         # so eight worker threads do not each keep 19 MiB.
         assert (wrong - base) / 1024 < 3 * 19 + 20, wrong - base
-        after = _rss_kib(server.pid)
+        after = server.rss_kib()
         assert (after - base) / 1024 < 30, after - base
 
 
