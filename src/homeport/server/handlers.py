@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import hashlib
 import html
-import itertools
 from collections.abc import Iterator
 from dataclasses import dataclass
 
@@ -43,12 +42,12 @@ from homeport.server.resources import (
     href_of,
     resolve,
 )
+from homeport.server.responses import multistatus, multistatus_response
 from homeport.services import Services
 from homeport.services.accounts import Actor
 from homeport.services.items import Preconditions
 from homeport.store.model import CollectionKind, CollectionProps, Item
 
-XML = "application/xml; charset=utf-8"
 DAV_HEADER = "1, 3, calendar-access, addressbook, extended-mkcol"
 ALLOW = (
     "OPTIONS, GET, HEAD, PUT, DELETE, PROPFIND, PROPPATCH, MKCOL, MKCALENDAR, COPY, MOVE, REPORT"
@@ -81,14 +80,6 @@ WHOLE_BODY_MAX = 4 * 1024 * 1024
 
 LISTING_PAGE = 500
 """Members read and written per step of a PROPFIND Depth 1 (the rest streams)."""
-
-
-def multistatus(ms: webdav.Multistatus) -> Response:
-    return Response(ms.to_bytes(), 207, media_type=XML)
-
-
-def _multistatus_response(responses: list[str]) -> Response:
-    return Response(b"".join(webdav.multistatus_chunks(responses)), 207, media_type=XML)
 
 
 def etag_list(value: str | None) -> tuple[str, ...] | None:
@@ -291,13 +282,13 @@ class Handlers:
         # byte: the target, its own properties and the first page of members.
         head = [webdav.response_markup(href_of(res), self._props_for(ctx, res, pf))]
         if depth == "0":
-            return _multistatus_response(head)
+            return multistatus_response(head)
         if not isinstance(res, CollectionRes):
             for member in self._members(req, res):
                 head.append(
                     webdav.response_markup(href_of(member), self._props_for(ctx, member, pf))
                 )
-            return _multistatus_response(head)
+            return multistatus_response(head)
         coll = res.collection
         if coll.kind is CollectionKind.PLAIN:
             for child in self.services.collections.children(req.actor, coll.owner, coll.path):
@@ -307,13 +298,11 @@ class Handlers:
         first = self.services.items.list_page(req.actor, coll, None, LISTING_PAGE)
         head.extend(self._item_responses(req, items, first))
         if len(first) < LISTING_PAGE:
-            return _multistatus_response(head)
+            return multistatus_response(head)
         # A large collection streams, one page of members at a time: memory stays flat
         # whatever the collection's size.
         rest = self._listing_pages(req, items, first[-1].name)
-        return StreamingResponse(
-            webdav.multistatus_chunks(itertools.chain(head, rest)), 207, media_type=XML
-        )
+        return multistatus_response(head, rest)
 
     def _item_responses(
         self, req: DavRequest, items: P.ItemResponses, page: list[Item]

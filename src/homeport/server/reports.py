@@ -3,12 +3,11 @@ free-busy-query (RFC 4791), addressbook-query/multiget (RFC 6352)."""
 
 from __future__ import annotations
 
-import itertools
 from collections.abc import Callable, Iterator
 from typing import TYPE_CHECKING
 
 from lxml import etree
-from starlette.responses import Response, StreamingResponse
+from starlette.responses import Response
 
 from homeport.dav import caldav, carddav, sync, webdav
 from homeport.dav.carddav import AddressDataRequest
@@ -28,12 +27,12 @@ from homeport.server.resources import (
     href_of,
     item_href,
 )
+from homeport.server.responses import multistatus, multistatus_response
 from homeport.store.model import Change, Collection, CollectionKind, Item
 
 if TYPE_CHECKING:
     from homeport.server.handlers import DavRequest, Handlers
 
-XML = "application/xml; charset=utf-8"
 CALENDAR_DATA = clark(CALDAV, "calendar-data")
 ADDRESS_DATA = clark(CARDDAV, "address-data")
 
@@ -156,12 +155,8 @@ def _sync_collection(h: Handlers, req: DavRequest, root: etree._Element, res: Re
     for part in body:
         head.append(part)
         if len(head) > BATCH:
-            return StreamingResponse(
-                webdav.multistatus_chunks(itertools.chain(head, body)), 207, media_type=XML
-            )
-    return Response(
-        b"".join(webdav.multistatus_chunks(head, chunk_size=1 << 62)), 207, media_type=XML
-    )
+            return multistatus_response(head, body)
+    return multistatus_response(head)
 
 
 def _item_data(h: Handlers, coll: Collection, item: Item, data: DataRequest) -> dict[str, P.Getter]:
@@ -246,7 +241,7 @@ def _multiget(
     ms = webdav.Multistatus()
     for key, _ in hrefs:
         ms.add_markup(answers[key])
-    return Response(ms.to_bytes(), 207, media_type=XML)
+    return multistatus(ms)
 
 
 def _one_href(
@@ -322,7 +317,7 @@ def _calendar_query(h: Handlers, req: DavRequest, root: etree._Element, res: Res
         results = [(i, b) for i, b in results if i.name == res.item.name]
     ms = webdav.Multistatus()
     _query_responses(h, req, coll, cq.props, results, ms)
-    return Response(ms.to_bytes(), 207, media_type=XML)
+    return multistatus(ms)
 
 
 def _addressbook_query(
@@ -336,7 +331,7 @@ def _addressbook_query(
     _query_responses(h, req, coll, aq.props, results, ms, aq.data)
     if limit is not None and len(results) >= limit:
         ms.add_status(href_of(res), 507, error=(DAV, "number-of-matches-within-limits"))
-    return Response(ms.to_bytes(), 207, media_type=XML)
+    return multistatus(ms)
 
 
 def _free_busy(h: Handlers, req: DavRequest, root: etree._Element, res: Resource) -> Response:
