@@ -41,7 +41,7 @@ def serve(replicas: tuple[str, ...], recipients: tuple[str, ...], cfg: Config) -
     tune_malloc()  # before any worker thread exists
     from homeport.replication import settings as replica_settings
     from homeport.server.app import SECURITY_HEADERS, create_app
-    from homeport.server.transport import MAX_HEADER_BYTES, parser_name, protocol_class
+    from homeport.server.transport import MAX_HEADER_BYTES, protocol_class
     from homeport.services.retention import RetentionTask
     from homeport.wiring import build_services
 
@@ -86,7 +86,7 @@ def serve(replicas: tuple[str, ...], recipients: tuple[str, ...], cfg: Config) -
     scheme = "https" if cert else "http"
     click.echo(
         f"homeport serving {cfg.data_dir} at {scheme}://{host}:{port}/ "
-        f"(HTTP parser: {parser_name(http_protocol)})",
+        f"(HTTP parser: {http_protocol.parser_name})",
         err=True,
     )
     try:

@@ -53,11 +53,6 @@ def protocol_class(parser: str, header_timeout: float, security_headers: dict[st
     return _h11_protocol(header_timeout, answers)
 
 
-def parser_name(protocol: Any) -> str:
-    """Which parser a class from `protocol_class` uses (for the start-up line)."""
-    return str(protocol.parser_name)
-
-
 class HeaderBudget:
     """Counts the bytes of a request's line and headers as they arrive, before parsing.
 

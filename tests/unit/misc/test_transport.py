@@ -7,7 +7,7 @@ from hypothesis import assume, given
 from hypothesis import strategies as st
 
 from homeport.errors import ConfigError
-from homeport.server.transport import MAX_HEADER_BYTES, HeaderBudget, parser_name, protocol_class
+from homeport.server.transport import MAX_HEADER_BYTES, HeaderBudget, protocol_class
 
 SECURITY = {"X-Content-Type-Options": "nosniff"}
 
@@ -16,7 +16,7 @@ SECURITY = {"X-Content-Type-Options": "nosniff"}
     ("setting", "name"), [("auto", "httptools"), ("httptools", "httptools"), ("h11", "h11")]
 )
 def test_the_setting_picks_the_parser(setting: str, name: str) -> None:
-    assert parser_name(protocol_class(setting, 30.0, SECURITY)) == name
+    assert protocol_class(setting, 30.0, SECURITY).parser_name == name
 
 
 def test_an_unknown_parser_is_a_config_error() -> None:
