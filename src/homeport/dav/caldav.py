@@ -30,7 +30,7 @@ from typing import Final
 from lxml import etree
 
 from homeport import namespaces
-from homeport.dav.webdav import PropfindRequest, parse_hrefs, parse_prop_selection
+from homeport.dav.webdav import Hrefs, PropfindRequest, parse_prop_selection, request_hrefs
 from homeport.dav.xml import children, clark, element, require_tag, sub_element
 from homeport.errors import InvalidRequest, ValidationError
 from homeport.formats.filters import (
@@ -297,11 +297,15 @@ class CalendarQueryRequest:
 
 @dataclass(frozen=True)
 class CalendarMultigetRequest:
-    """A calendar-multiget REPORT: properties for each of `paths` (decoded, in order)."""
+    """A calendar-multiget REPORT: properties for each href (`request_hrefs`)."""
 
     props: PropfindRequest
-    paths: tuple[str, ...]
+    hrefs: Hrefs
     data: CalendarDataRequest = field(default_factory=CalendarDataRequest)
+
+    @property
+    def paths(self) -> tuple[str, ...]:
+        return tuple(key for key, _ in self.hrefs)
 
 
 def parse_calendar_query(root: etree._Element | None) -> CalendarQueryRequest:
@@ -318,13 +322,18 @@ def parse_calendar_query(root: etree._Element | None) -> CalendarQueryRequest:
     return CalendarQueryRequest(_selection(root), query)
 
 
-def parse_calendar_multiget(root: etree._Element | None) -> CalendarMultigetRequest:
-    """Parse a CALDAV:calendar-multiget body (sections 7.9 and 9.10)."""
+def parse_calendar_multiget(
+    root: etree._Element | None, origin: str | None = None
+) -> CalendarMultigetRequest:
+    """Parse a CALDAV:calendar-multiget body (sections 7.9 and 9.10); `origin` as for
+    `request_hrefs`."""
     if root is None:
         raise InvalidRequest("calendar-multiget needs a body")
     require_tag(root, clark(CALDAV, "calendar-multiget"))
     return CalendarMultigetRequest(
-        _selection(root), parse_hrefs(root), parse_calendar_data(_calendar_data_in(root))
+        _selection(root),
+        request_hrefs(root, origin),
+        parse_calendar_data(_calendar_data_in(root)),
     )
 
 

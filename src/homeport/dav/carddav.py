@@ -24,10 +24,11 @@ from lxml import etree
 from homeport import namespaces
 from homeport.dav.caldav import parse_text_match
 from homeport.dav.webdav import (
+    Hrefs,
     PropfindRequest,
-    parse_hrefs,
     parse_nresults,
     parse_prop_selection,
+    request_hrefs,
 )
 from homeport.dav.xml import children, clark, element, require_tag
 from homeport.errors import InvalidRequest, ValidationError
@@ -72,11 +73,15 @@ class AddressbookQueryRequest:
 
 @dataclass(frozen=True)
 class AddressbookMultigetRequest:
-    """An addressbook-multiget REPORT: properties for each of `paths` (decoded, in order)."""
+    """An addressbook-multiget REPORT: properties for each href (`request_hrefs`)."""
 
     props: PropfindRequest
-    paths: tuple[str, ...]
+    hrefs: Hrefs
     data: AddressDataRequest = field(default_factory=AddressDataRequest)
+
+    @property
+    def paths(self) -> tuple[str, ...]:
+        return tuple(key for key, _ in self.hrefs)
 
 
 def _unsupported_filter(message: str) -> ValidationError:
@@ -204,14 +209,17 @@ def parse_addressbook_query(root: etree._Element | None) -> AddressbookQueryRequ
     return AddressbookQueryRequest(props, query, parse_address_data(_address_data_in(root)))
 
 
-def parse_addressbook_multiget(root: etree._Element | None) -> AddressbookMultigetRequest:
-    """Parse a CARDDAV:addressbook-multiget body (sections 8.7 and 10.7)."""
+def parse_addressbook_multiget(
+    root: etree._Element | None, origin: str | None = None
+) -> AddressbookMultigetRequest:
+    """Parse a CARDDAV:addressbook-multiget body (sections 8.7 and 10.7); `origin` as
+    for `request_hrefs`."""
     if root is None:
         raise InvalidRequest("addressbook-multiget needs a body")
     require_tag(root, clark(CARDDAV, "addressbook-multiget"))
     return AddressbookMultigetRequest(
         parse_prop_selection(root) or PropfindRequest("prop"),
-        parse_hrefs(root),
+        request_hrefs(root, origin),
         parse_address_data(_address_data_in(root)),
     )
 

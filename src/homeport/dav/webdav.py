@@ -23,7 +23,6 @@ import copy
 import re
 from collections.abc import Callable, Iterable, Iterator, Mapping
 from dataclasses import dataclass
-from functools import lru_cache
 from http import HTTPStatus
 from typing import Final, Literal
 from urllib.parse import SplitResult, quote, unquote, urlsplit
@@ -233,17 +232,6 @@ def dead_property_from_bytes(data: bytes) -> etree._Element:
     return value
 
 
-def parse_hrefs(root: etree._Element) -> tuple[str, ...]:
-    """The decoded paths of the DAV:href children of `root` (a multiget body), in order.
-
-    Duplicates are dropped; a body without any href is refused.
-    """
-    hrefs = [child.text or "" for child in children(root) if child.tag == _HREF]
-    if not hrefs:
-        raise InvalidRequest(f"{root.tag} needs at least one DAV:href")
-    return tuple(dict.fromkeys(href_to_path(href) for href in hrefs))
-
-
 _NRESULTS = (clark(DAV, "nresults"), clark(namespaces.CARDDAV, "nresults"))
 
 
@@ -354,12 +342,6 @@ def quote_href(path: str) -> str:
     return quote(path, safe="/", encoding="utf-8", errors="strict")
 
 
-@lru_cache(maxsize=1024)
-def _plain_href_path(href: str) -> str:
-    # Cached: a multiget's hrefs are checked by its parser and again when answered.
-    return unquote_path(href)
-
-
 _PLAIN_PATH = re.compile(r"[^?#\\\t\r\n]*\Z")
 
 
@@ -396,7 +378,7 @@ def href_to_path(href: str, origin: str | None = None) -> str:
     if not href:
         raise InvalidRequest("empty href")
     if href.startswith("/") and not href.startswith("//") and _PLAIN_PATH.match(href):
-        return _plain_href_path(href)  # the common case: a path, no query, fragment or host
+        return unquote_path(href)  # the common case: a path, no query, fragment or host
     parts = _split_url(href)
     if parts.query or parts.fragment:
         raise InvalidRequest(f"href must not have a query or fragment: {href!r}")
@@ -408,13 +390,17 @@ def href_to_path(href: str, origin: str | None = None) -> str:
     return path
 
 
-def request_hrefs(root: etree._Element, origin: str) -> tuple[tuple[str, str | None], ...]:
+Hrefs = tuple[tuple[str, str | None], ...]
+"""A multiget's hrefs in order: ``(key, decoded path or None if on another server)``."""
+
+
+def request_hrefs(root: etree._Element, origin: str | None = None) -> Hrefs:
     """The DAV:href children of a multiget body, in order, duplicates dropped.
 
     Each is ``(decoded path, decoded path)`` for an href naming this server, and
-    ``(href as sent, None)`` for one naming another server (absolute, other host).
-
-    Malformed hrefs raise `InvalidRequest`, as `parse_hrefs` does.
+    ``(href as sent, None)`` for one naming another server (absolute, other host, when
+    `origin` is given). A body without any href, or a malformed href, raises
+    `InvalidRequest`.
     """
     out: dict[str, str | None] = {}
     for child in children(root):

@@ -186,14 +186,13 @@ def _multiget(
     req: DavRequest,
     res: Resource,
     props: webdav.PropfindRequest,
-    root: etree._Element,
+    hrefs: webdav.Hrefs,
     data: DataRequest,
     kind: CollectionKind,
 ) -> Response:
     """calendar-multiget / addressbook-multiget: hrefs are grouped by collection, each
     collection is resolved once and its items and bodies are read in one batch."""
     ctx = h.ctx(req)
-    hrefs = webdav.request_hrefs(root, req.base_url)
     answers: dict[str, str] = {}
     groups: dict[str, list[str]] = {}
     for key, path in hrefs:
@@ -272,15 +271,15 @@ def _one_href(
 def _calendar_multiget(
     h: Handlers, req: DavRequest, root: etree._Element, res: Resource
 ) -> Response:
-    mg = caldav.parse_calendar_multiget(root)
-    return _multiget(h, req, res, mg.props, root, mg.data, CollectionKind.CALENDAR)
+    mg = caldav.parse_calendar_multiget(root, req.base_url)
+    return _multiget(h, req, res, mg.props, mg.hrefs, mg.data, CollectionKind.CALENDAR)
 
 
 def _addressbook_multiget(
     h: Handlers, req: DavRequest, root: etree._Element, res: Resource
 ) -> Response:
-    mg = carddav.parse_addressbook_multiget(root)
-    return _multiget(h, req, res, mg.props, root, mg.data, CollectionKind.ADDRESSBOOK)
+    mg = carddav.parse_addressbook_multiget(root, req.base_url)
+    return _multiget(h, req, res, mg.props, mg.hrefs, mg.data, CollectionKind.ADDRESSBOOK)
 
 
 def _query_responses(

@@ -125,7 +125,7 @@ PARSERS: list[Callable[[Any], object]] = list(ROOTS)
 INNER_PARSERS: list[Callable[[Any], object]] = [
     webdav.parse_prop_selection,
     webdav.parse_set_props,
-    webdav.parse_hrefs,
+    webdav.request_hrefs,
     webdav.parse_nresults,
     caldav.parse_filter,
     caldav.parse_calendar_data,

@@ -20,13 +20,13 @@ from homeport.dav.webdav import (
     href_to_path,
     parse_depth,
     parse_destination,
-    parse_hrefs,
     parse_if_header,
     parse_overwrite,
     parse_propfind,
     parse_proppatch,
     prop_element,
     quote_href,
+    request_hrefs,
     status_line,
     unquote_path,
 )
@@ -450,12 +450,12 @@ def test_href_quoting_round_trip() -> None:
     assert href_element("/a b/").text == "/a%20b/"
 
 
-def test_parse_hrefs_dedups_and_requires_one() -> None:
+def test_request_hrefs_dedups_and_requires_one() -> None:
     root = parse('<x xmlns="DAV:"><href>/a%20b</href><href> /c </href><href>/a b</href></x>')
-    assert parse_hrefs(root) == ("/a b", "/c")
+    assert request_hrefs(root) == (("/a b", "/a b"), ("/c", "/c"))
     root = parse('<x xmlns="DAV:"/>')
     with pytest.raises(InvalidRequest):
-        parse_hrefs(root)
+        request_hrefs(root)
 
 
 # --- If header (10.4) --------------------------------------------------------------------
