@@ -98,5 +98,13 @@ class IntegrityError(HomeportError):
     """Stored data does not match its hash or the log disagrees with an index."""
 
 
+class WouldBlock(HomeportError):
+    """A read asked not to wait found it would have to (a lock held, a body in a file).
+
+    The caller retries where waiting is fine: the server answers small GETs in its
+    event loop and hands any that would block to a worker thread.
+    """
+
+
 class ConfigError(HomeportError):
     """The configuration file or an environment variable has a bad value."""

@@ -13,8 +13,11 @@ child process can reopen the same storage (the crash tests use that).
 from __future__ import annotations
 
 import os
+import sqlite3
 import time
 from abc import ABC, abstractmethod
+from collections.abc import Iterator
+from contextlib import AbstractContextManager, contextmanager
 from pathlib import Path
 from typing import ClassVar, Self
 
@@ -39,6 +42,10 @@ class MetadataBackend(ABC):
     @abstractmethod
     def open(self) -> MetadataStore:
         """A new handle on this storage; calling it again after `close()` is a reopen."""
+
+    @abstractmethod
+    def exclusive_lock(self) -> AbstractContextManager[None]:
+        """Hold, from outside any handle, a lock under which reads would have to wait."""
 
     def destroy(self) -> None:  # noqa: B027 - optional hook
         """Drop the storage after the test (a folder under `workdir` needs nothing)."""
@@ -89,6 +96,17 @@ class SqliteBackend(MetadataBackend):
 
     def open(self) -> SqliteMetadataStore:
         return SqliteMetadataStore(Path(self.location))
+
+    @contextmanager
+    def exclusive_lock(self) -> Iterator[None]:
+        # In WAL mode only a connection in exclusive locking mode keeps readers out.
+        conn = sqlite3.connect(self.location, isolation_level=None, timeout=5)
+        try:
+            conn.execute("PRAGMA locking_mode=EXCLUSIVE")
+            conn.execute("BEGIN EXCLUSIVE")
+            yield
+        finally:
+            conn.close()
 
 
 class LocalFsBackend(BlobBackend):

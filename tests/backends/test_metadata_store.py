@@ -12,6 +12,7 @@ import signal
 import subprocess
 import sys
 import threading
+import time
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import replace
 from pathlib import Path
@@ -19,7 +20,7 @@ from typing import Any
 
 import pytest
 
-from homeport.errors import AlreadyExists, NotFound
+from homeport.errors import AlreadyExists, NotFound, WouldBlock
 from homeport.store.interfaces import MetadataReader, MetadataStore, MetadataWriter
 from homeport.store.model import (
     AlertRecord,
@@ -1173,5 +1174,25 @@ def test_alerts_and_pruning_marks_survive_reopen(metadata_backend: MetadataBacke
             assert r.get_alert(alert.id) == alert
             burst = r.get_deletion_burst(cal.id, OWNER, "c")
             assert burst is not None and burst.alert_id == alert.id
+    finally:
+        store.close()
+
+
+def test_a_read_that_must_not_wait_refuses_instead(metadata_backend: MetadataBackend) -> None:
+    """`read(wait=False)` (the server's event loop) gets WouldBlock at once where a
+    plain read would wait for the lock; both work again once it is released."""
+    store = metadata_backend.open()
+    try:
+        with store.write() as w:
+            mkcol(w, "cal")
+        store.close()  # a reopen: the handle holds no connection when the lock is taken
+        with metadata_backend.exclusive_lock():
+            started = time.monotonic()
+            with pytest.raises(WouldBlock), store.read(wait=False) as r:
+                r.get_collection(OWNER, "cal")
+            assert time.monotonic() - started < 2, "it waited for the lock"
+        for wait in (False, True):
+            with store.read(wait=wait) as r:
+                assert r.get_collection(OWNER, "cal") is not None
     finally:
         store.close()

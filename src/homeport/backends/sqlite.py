@@ -15,7 +15,13 @@ from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
-from homeport.errors import AlreadyExists, InsufficientStorage, IntegrityError, NotFound
+from homeport.errors import (
+    AlreadyExists,
+    InsufficientStorage,
+    IntegrityError,
+    NotFound,
+    WouldBlock,
+)
 from homeport.store.model import (
     AlertRecord,
     Change,
@@ -266,7 +272,12 @@ def _alert(row: tuple[Any, ...]) -> AlertRecord:
     return AlertRecord(*row)
 
 
-def _translate(exc: sqlite3.Error) -> Exception:
+_BUSY_CODES = (sqlite3.SQLITE_BUSY, sqlite3.SQLITE_LOCKED)
+
+
+def _translate(exc: sqlite3.Error, wait: bool = True) -> Exception:
+    if not wait and getattr(exc, "sqlite_errorcode", None) in _BUSY_CODES:
+        return WouldBlock("the metadata database is locked")
     text = str(exc).lower()
     if isinstance(exc, sqlite3.OperationalError) and ("full" in text or "disk i/o" in text):
         return InsufficientStorage("the metadata database could not grow (disk full?)")
@@ -981,35 +992,41 @@ class SqliteMetadataStore:
                 conn.execute("ROLLBACK")
             raise
 
-    def _connect(self) -> sqlite3.Connection:
-        conn: sqlite3.Connection | None = getattr(self._local, "conn", None)
+    def _connect(self, wait: bool = True) -> sqlite3.Connection:
+        # Each thread has its own connection, and a second one that never waits for a
+        # lock (busy_timeout 0) for the reads an event loop makes.
+        slot = "conn" if wait else "conn_nowait"
+        conn: sqlite3.Connection | None = getattr(self._local, slot, None)
         if conn is not None:
             return conn
+        conn = None
         try:
             conn = sqlite3.connect(
-                self.path, isolation_level=None, check_same_thread=False, timeout=30
+                self.path, isolation_level=None, check_same_thread=False, timeout=30 if wait else 0
             )
             conn.execute("PRAGMA journal_mode=WAL")
             conn.execute("PRAGMA synchronous=FULL")
             conn.execute("PRAGMA foreign_keys=ON")
-            conn.execute("PRAGMA busy_timeout=30000")
+            conn.execute(f"PRAGMA busy_timeout={30000 if wait else 0}")
         except sqlite3.DatabaseError as exc:
-            raise _translate(exc) from exc
-        self._local.conn = conn
+            if conn is not None:
+                conn.close()
+            raise _translate(exc, wait) from exc
+        setattr(self._local, slot, conn)
         with self._all_lock:
             self._all.append(conn)
         return conn
 
     @contextmanager
-    def read(self) -> Iterator[SqliteReader]:
-        conn = self._connect()
+    def read(self, wait: bool = True) -> Iterator[SqliteReader]:
+        conn = self._connect(wait)
         nested = conn.in_transaction
         if not nested:
             conn.execute("BEGIN")
         try:
             yield SqliteReader(conn)
         except sqlite3.DatabaseError as exc:
-            raise _translate(exc) from exc
+            raise _translate(exc, wait) from exc
         finally:
             if not nested:
                 conn.execute("ROLLBACK")

@@ -23,7 +23,7 @@ from starlette.types import Receive, Scope, Send
 
 from homeport.config import Config
 from homeport.dav import webdav
-from homeport.errors import Forbidden, HomeportError
+from homeport.errors import Forbidden, HomeportError, UidConflict, WouldBlock
 from homeport.server.api import Api, is_api_path
 from homeport.server.auth import Authenticator
 from homeport.server.bodies import RequestBody, declared_length, read_body
@@ -148,12 +148,31 @@ class HomeportApp:
             chunks=spooled.chunks() if spooled is not None else None,
         )
         try:
+            if method in ("GET", "HEAD"):
+                answer = self._answer_in_loop(req)
+                if answer is not None:
+                    return answer
             return await self.workers.run(self._dispatch, req)
         except HomeportError as exc:
-            return error_response(exc, self._href_prefix(req, exc))
+            return error_response(exc)
         finally:
             if spooled is not None:
                 spooled.close()
+
+    def _answer_in_loop(self, req: DavRequest) -> Response | None:
+        """A small GET or HEAD answered in the event loop, or None for a worker thread.
+
+        Handing a request to a worker thread and back costs more CPU than serving a
+        small inline body (measured: 0.17 of 0.25 ms per GET in process). Only reads
+        that cannot wait are made here: SQLite in WAL mode lets readers through while a
+        writer works, and anything that would block (a lock, a body in a file, a
+        listing) raises `WouldBlock` or answers None and goes to a worker as before.
+        """
+        try:
+            with self.services.store.without_waiting():
+                return self.handlers.get_without_waiting(req)
+        except WouldBlock:
+            return None
 
     async def _authenticate(self, request: Request) -> Actor:
         """The acting user; a credential verified recently is answered in the event loop,
@@ -186,9 +205,12 @@ class HomeportApp:
         return Response(body, 200, media_type=content_type)
 
     def _dispatch(self, req: DavRequest) -> Response:
-        return self.handlers.dispatch(req)
+        try:
+            return self.handlers.dispatch(req)
+        except UidConflict as exc:  # its body names the conflicting item: read it here
+            return error_response(exc, self._href_prefix(req))
 
-    def _href_prefix(self, req: DavRequest, exc: HomeportError) -> str:
+    def _href_prefix(self, req: DavRequest) -> str:
         """For no-uid-conflict: the collection URL the conflicting item lives in."""
         try:
             res = resolve(self.services, req.actor, req.path)

@@ -108,6 +108,10 @@ def preconditions(req: DavRequest, if_etag: str | None = None) -> Preconditions:
     )
 
 
+IN_LOOP_MAX = 65536
+"""The largest inline body `get_without_waiting` hashes and sends in the event loop."""
+
+
 class Handlers:
     def __init__(self, services: Services) -> None:
         self.services = services
@@ -183,6 +187,26 @@ class Handlers:
 
     def do_HEAD(self, req: DavRequest) -> Response:
         return self.do_GET(req, head=True)
+
+    def get_without_waiting(self, req: DavRequest) -> Response | None:
+        """A GET or HEAD answered without blocking, or None when it needs a worker thread.
+
+        Call inside `Store.without_waiting()`: what is cheap and never blocks (an item
+        whose body is stored inline, a refusal) is answered here; a collection listing or
+        a body in a file is left to `dispatch`, as is any read that raises `WouldBlock`.
+        """
+        if req.method not in ("GET", "HEAD"):
+            return None
+        head = req.method == "HEAD"
+        self._check_if_header(req)
+        res = resolve(self.services, req.actor, req.path, with_body=not head)
+        if isinstance(res, Missing):
+            raise NotFound("nothing here")
+        if isinstance(res, ItemRes) and (
+            head or (res.inline is not None and res.item.size <= IN_LOOP_MAX)
+        ):
+            return self._get_item(req, res, head)
+        return None
 
     def do_GET(self, req: DavRequest, head: bool = False) -> Response:
         res = resolve(self.services, req.actor, req.path, with_body=not head)

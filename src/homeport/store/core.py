@@ -20,11 +20,11 @@ import logging
 import threading
 from collections import deque
 from collections.abc import Callable, Iterable, Iterator, Sequence
-from contextlib import AbstractContextManager
+from contextlib import AbstractContextManager, contextmanager
 from dataclasses import dataclass
 from typing import TypeVar
 
-from homeport.errors import HomeportError, IntegrityError, NotFound, TooLarge
+from homeport.errors import HomeportError, IntegrityError, NotFound, TooLarge, WouldBlock
 from homeport.store.interfaces import BlobStore, MetadataReader, MetadataStore, MetadataWriter
 from homeport.store.model import NewRevision, Op, Revision, now_us
 
@@ -126,6 +126,7 @@ class Store:
         self._close_lock = threading.Lock()
         self._observers: dict[str, ChangeObserver] = {}
         self._running = threading.local()  # the committer thread's current job
+        self._no_wait = threading.local()  # set inside `without_waiting`
         self.commits = 0
         self.committed_jobs = 0
         self._thread = threading.Thread(
@@ -137,7 +138,25 @@ class Store:
 
     def read(self) -> AbstractContextManager[MetadataReader]:
         """A consistent snapshot of the metadata, for any number of queries."""
+        if getattr(self._no_wait, "on", False):
+            return self.meta.read(wait=False)
         return self.meta.read()
+
+    @contextmanager
+    def without_waiting(self) -> Iterator[None]:
+        """Inside this block, on this thread, reads that would wait raise `WouldBlock`
+        instead: a lock held elsewhere, or a body that lives in a file (and could be
+        large). For callers that must not block, such as an event loop."""
+        before = getattr(self._no_wait, "on", False)
+        self._no_wait.on = True
+        try:
+            yield
+        finally:
+            self._no_wait.on = before
+
+    def _file_read_allowed(self, content_hash: str) -> None:
+        if getattr(self._no_wait, "on", False):
+            raise WouldBlock(f"the body {content_hash[:12]} is in a file")
 
     def read_body(self, content_hash: str, reader: MetadataReader | None = None) -> bytes:
         """The whole body, verified against its hash: wrong bytes are never returned."""
@@ -151,6 +170,7 @@ class Store:
             if data is None:
                 self._require_recorded(reader, content_hash)
         if data is None:
+            self._file_read_allowed(content_hash)
             try:
                 data = b"".join(self.blobs.open(content_hash))
             except NotFound as exc:
@@ -182,6 +202,7 @@ class Store:
             if hashlib.sha256(data).hexdigest() != content_hash:
                 raise IntegrityError(f"stored body {content_hash[:12]} does not match its hash")
             return iter((data,))
+        self._file_read_allowed(content_hash)
         try:
             chunks = self.blobs.open(content_hash, chunk_size)
         except NotFound as exc:
@@ -209,6 +230,7 @@ class Store:
 
     def verify_external(self, content_hash: str) -> None:
         """Re-read an external blob and raise IntegrityError if its bytes are wrong."""
+        self._file_read_allowed(content_hash)
         digest = hashlib.sha256()
         try:
             for chunk in self.blobs.open(content_hash):

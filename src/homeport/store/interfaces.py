@@ -343,7 +343,10 @@ class MetadataStore(Protocol):
     """A metadata backend. Thread-safe: `read()` may be used from many threads at once;
     `write()` is called by the storage core's single committer thread only."""
 
-    def read(self) -> AbstractContextManager[MetadataReader]: ...
+    def read(self, wait: bool = True) -> AbstractContextManager[MetadataReader]:
+        """A read transaction; with ``wait=False`` it raises `WouldBlock` instead of
+        waiting for a lock another connection holds."""
+        ...
 
     def write(self) -> AbstractContextManager[MetadataWriter]: ...
 

@@ -287,8 +287,8 @@ class FailingCommits:
         self.inner = inner
         self.fail = False
 
-    def read(self) -> AbstractContextManager[MetadataReader]:
-        return self.inner.read()
+    def read(self, wait: bool = True) -> AbstractContextManager[MetadataReader]:
+        return self.inner.read(wait)
 
     @contextmanager
     def _write(self) -> Iterator[MetadataWriter]:

@@ -202,8 +202,8 @@ class FailingCommits:
         self.writes = 0
         self.fail_writes: set[int] = set()
 
-    def read(self) -> AbstractContextManager[MetadataReader]:
-        return self.inner.read()
+    def read(self, wait: bool = True) -> AbstractContextManager[MetadataReader]:
+        return self.inner.read(wait)
 
     @contextmanager
     def _write(self) -> Iterator[MetadataWriter]:
