@@ -98,11 +98,15 @@ class IntegrityError(HomeportError):
     """Stored data does not match its hash or the log disagrees with an index."""
 
 
-class WouldBlock(HomeportError):
-    """A read asked not to wait found it would have to (a lock held, a body in a file).
+class WouldBlock(Exception):
+    """A read asked not to wait found it would have to (a lock held, a body in a file,
+    work too large to do in an event loop).
 
-    The caller retries where waiting is fine: the server answers small GETs in its
-    event loop and hands any that would block to a worker thread.
+    The caller retries where waiting is fine: the server answers small reads in its
+    event loop and hands any that would block to a worker thread. Deliberately not a
+    `HomeportError`: the handlers that turn one bad item into an error status (a
+    multiget's "one damaged body does not stop the others") must let this through,
+    or a busy database would be reported as missing items.
     """
 
 

@@ -23,7 +23,6 @@ from homeport.errors import (
     TooManyRequests,
     UidConflict,
     ValidationError,
-    WouldBlock,
 )
 from homeport.namespaces import DAV, HOMEPORT
 
@@ -56,7 +55,6 @@ STATUS_TABLE: tuple[tuple[type[HomeportError], int], ...] = (
     (Conflict, 409),
     (InsufficientStorage, 507),
     (IntegrityError, 500),
-    (WouldBlock, 503),  # retried in a worker thread; answered only if that slips
 )
 
 REALM = 'Basic realm="Homeport", charset="UTF-8"'

@@ -10,7 +10,7 @@ from __future__ import annotations
 import hashlib
 import html
 from collections.abc import Iterator
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 from lxml import etree
 from starlette.responses import Response, StreamingResponse
@@ -67,12 +67,17 @@ class DavRequest:
     max_xml_size: int
     max_object_size: int
     chunks: Iterator[bytes] | None = None  # PUT bodies stream
+    _parsed: list[etree._Element | None] = field(default_factory=list, repr=False)
 
     def header(self, name: str) -> str | None:
         return self.headers.get(name.lower())
 
     def xml(self) -> etree._Element | None:
-        return parse_body(self.body, self.max_xml_size)
+        """The body's root element, parsed once (an attempt in the event loop and its
+        retry in a worker share it; an error is raised again by each call)."""
+        if not self._parsed:
+            self._parsed.append(parse_body(self.body, self.max_xml_size))
+        return self._parsed[0]
 
 
 WHOLE_BODY_MAX = 4 * 1024 * 1024
@@ -188,13 +193,18 @@ class Handlers:
     def do_HEAD(self, req: DavRequest) -> Response:
         return self.do_GET(req, head=True)
 
-    def get_without_waiting(self, req: DavRequest) -> Response | None:
-        """A GET or HEAD answered without blocking, or None when it needs a worker thread.
+    def answer_without_waiting(self, req: DavRequest) -> Response | None:
+        """A request answered without blocking, or None when it needs a worker thread.
 
-        Call inside `Store.without_waiting()`: what is cheap and never blocks (an item
-        whose body is stored inline, a refusal) is answered here; a collection listing or
-        a body in a file is left to `dispatch`, as is any read that raises `WouldBlock`.
+        Call inside `Store.without_waiting()`. What is cheap and bounded is answered
+        here: a GET or HEAD of an item whose body is stored inline, a multiget of a few
+        items, a refusal. A listing, a body in a file, a large or expanding multiget, and
+        any read that raises `WouldBlock` are left to `dispatch`.
         """
+        if req.method == "REPORT":
+            from homeport.server.reports import multiget_without_waiting
+
+            return multiget_without_waiting(self, req)
         if req.method not in ("GET", "HEAD"):
             return None
         head = req.method == "HEAD"

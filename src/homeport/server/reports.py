@@ -12,7 +12,7 @@ from starlette.responses import Response
 from homeport.dav import caldav, carddav, sync, webdav
 from homeport.dav.carddav import AddressDataRequest
 from homeport.dav.xml import Markup, clark, text_markup
-from homeport.errors import HomeportError, NotFound, ValidationError
+from homeport.errors import HomeportError, NotFound, ValidationError, WouldBlock
 from homeport.formats.calquery import render_calendar_data
 from homeport.formats.filters import CalendarDataRequest
 from homeport.formats.icalendar import parse_calendar_object
@@ -65,6 +65,22 @@ def report(h: Handlers, req: DavRequest) -> Response:
     if not isinstance(res, CollectionRes | ItemRes):
         raise ValidationError("reports work on collections and items", DAV, "supported-report")
     return handler(h, req, root, res)
+
+
+IN_LOOP_HREFS = 100
+"""A multiget of at most this many hrefs may be answered in the event loop: 100 inline
+bodies cost about 1.7 ms (DAVx5 asks for 10 to 100 at a time)."""
+
+_MULTIGETS = (clark(CALDAV, "calendar-multiget"), clark(CARDDAV, "addressbook-multiget"))
+
+
+def multiget_without_waiting(h: Handlers, req: DavRequest) -> Response | None:
+    """`report` for a multiget when it is small (see `Handlers.answer_without_waiting`);
+    None for every other report. `_multiget` raises `WouldBlock` when it is not."""
+    root = req.xml()
+    if root is None or root.tag not in _MULTIGETS:
+        return None
+    return report(h, req)
 
 
 def _data_name(coll: Collection) -> str | None:
@@ -192,6 +208,11 @@ def _multiget(
 ) -> Response:
     """calendar-multiget / addressbook-multiget: hrefs are grouped by collection, each
     collection is resolved once and its items and bodies are read in one batch."""
+    if not h.services.store.may_wait() and (
+        len(hrefs) > IN_LOOP_HREFS
+        or (isinstance(data, CalendarDataRequest) and (data.expand or data.limit_recurrence_set))
+    ):
+        raise WouldBlock("a multiget too large (or expanding) to answer in the event loop")
     ctx = h.ctx(req)
     answers: dict[str, str] = {}
     groups: dict[str, list[str]] = {}

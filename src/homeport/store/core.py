@@ -154,8 +154,13 @@ class Store:
         finally:
             self._no_wait.on = before
 
+    def may_wait(self) -> bool:
+        """False inside `without_waiting` on this thread: work that could take long
+        should raise `WouldBlock` and be redone where waiting is fine."""
+        return not getattr(self._no_wait, "on", False)
+
     def _file_read_allowed(self, content_hash: str) -> None:
-        if getattr(self._no_wait, "on", False):
+        if not self.may_wait():
             raise WouldBlock(f"the body {content_hash[:12]} is in a file")
 
     def read_body(self, content_hash: str, reader: MetadataReader | None = None) -> bytes:
