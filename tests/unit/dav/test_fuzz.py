@@ -362,6 +362,21 @@ def test_href_quoting_round_trips(parts: list[str], collection: bool) -> None:
     assert webdav.href_to_path(f"https://h{href}") == path
 
 
+@FUZZ
+@given(st.text(alphabet="/.%2fF4a1Z~;:@-_\x00\x7f é", max_size=24))
+def test_the_plain_path_shortcut_agrees_with_the_full_checks(tail: str) -> None:
+    raw = "/" + tail
+    if webdav._PLAIN_SAFE_PATH.match(raw):
+        assert webdav._unquote_checked(raw) == raw  # accepted as is, and rightly
+    try:
+        fast = webdav.unquote_path(raw)
+    except InvalidRequest:
+        with pytest.raises(InvalidRequest):
+            webdav._unquote_checked(raw)
+        return
+    assert fast == webdav._unquote_checked(raw)
+
+
 local_names = st.from_regex(r"[A-Za-z_][A-Za-z0-9._-]{0,8}", fullmatch=True)
 prop_namespaces = st.sampled_from(["http://example.com/ns", "urn:x:y", "DAV:", ""])
 
