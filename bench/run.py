@@ -30,7 +30,7 @@ from typing import Any
 if __package__ in (None, ""):  # run as a script: make `bench` importable
     sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
-from bench import gen, servers, wrk
+from bench import gen, servers
 from bench.workloads import (
     HIGHER_IS_BETTER,
     WORKLOADS,
@@ -214,12 +214,6 @@ class Run:
         self.running: list[servers.Server] = []
         self.probes: dict[str, float] = {}
         self.homeport_src: Path | None = None
-        choice = getattr(args, "get_client", "auto")
-        if choice == "auto":
-            choice = "wrk" if wrk.available() else "httpx"
-        elif choice == "wrk" and not wrk.available():
-            raise SystemExit("--get-client wrk: wrk is not installed (apt-get install wrk)")
-        self.get_client: str = choice
 
     def stop_all(self) -> None:
         for srv in self.running:
@@ -324,8 +318,6 @@ class Run:
             log=self.log,
             wrap=self.profiler(srv, n),
             get_requests=self.args.get_requests,
-            get_client=self.get_client,
-            get_seconds=self.args.get_seconds,
             quiet_wait=self.args.quiet_wait,
             only=set(self.args.workloads.split(",")) if self.args.workloads else None,
         )
@@ -355,20 +347,7 @@ def parser() -> argparse.ArgumentParser:
     p.add_argument("--cap-seconds", type=float, default=300, help="time cap per workload")
     p.add_argument("--reps", type=int, default=3, help="repetitions of the read workloads")
     p.add_argument("--seed", type=int, default=20250601)
-    p.add_argument(
-        "--get-requests",
-        type=int,
-        default=4000,
-        help="random GETs: the plan (httpx: in total; wrk: walked round for --get-seconds)",
-    )
-    p.add_argument(
-        "--get-client",
-        choices=("auto", "wrk", "httpx"),
-        default="auto",
-        help="load generator for the random GETs: wrk (C, bench/wrk.py) or 8 httpx clients; "
-        "auto = wrk when installed",
-    )
-    p.add_argument("--get-seconds", type=float, default=10.0, help="length of the wrk GET run")
+    p.add_argument("--get-requests", type=int, default=4000, help="random GETs in total")
     p.add_argument(
         "--quiet-wait",
         type=float,
