@@ -114,7 +114,7 @@ def preconditions(req: DavRequest, if_etag: str | None = None) -> Preconditions:
 
 
 IN_LOOP_MAX = 65536
-"""The largest inline body `get_without_waiting` hashes and sends in the event loop."""
+"""The largest inline body `answer_without_waiting` hashes and sends in the event loop."""
 
 
 class Handlers:
@@ -201,14 +201,14 @@ class Handlers:
         items, a refusal. A listing, a body in a file, a large or expanding multiget, and
         any read that raises `WouldBlock` are left to `dispatch`.
         """
+        if req.method not in ("GET", "HEAD", "REPORT"):
+            return None
+        self._check_if_header(req)  # as `dispatch` does first
         if req.method == "REPORT":
             from homeport.server.reports import multiget_without_waiting
 
             return multiget_without_waiting(self, req)
-        if req.method not in ("GET", "HEAD"):
-            return None
         head = req.method == "HEAD"
-        self._check_if_header(req)
         res = resolve(self.services, req.actor, req.path, with_body=not head)
         if isinstance(res, Missing):
             raise NotFound("nothing here")

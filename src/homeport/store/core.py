@@ -138,7 +138,7 @@ class Store:
 
     def read(self) -> AbstractContextManager[MetadataReader]:
         """A consistent snapshot of the metadata, for any number of queries."""
-        if getattr(self._no_wait, "on", False):
+        if not self.may_wait():
             return self.meta.read(wait=False)
         return self.meta.read()
 

@@ -175,3 +175,21 @@ def test_an_expanding_calendar_multiget_goes_to_a_worker(
     text = _report(tc, "/dav/alice/calendar/", multiget(href, "calendar", expand))
     assert calls == ["REPORT"]
     assert "RRULE" not in text and text.count("RECURRENCE-ID") == 3
+
+
+def test_the_if_header_holds_in_the_loop_as_in_a_worker(
+    app_and_calls: tuple[TestClient, list[str]],
+) -> None:
+    """`dispatch` checks an If header before any method; the loop's answers must too."""
+    tc, calls = app_and_calls
+    failing = {"If": '(["not-the-etag"])'}
+    r = tc.get("/dav/alice/contacts/a.vcf", headers=failing)
+    assert r.status_code == 412
+    body = multiget(["/dav/alice/contacts/a.vcf"]).encode()
+    r = tc.request("REPORT", "/dav/alice/contacts/", content=body, headers=failing)
+    assert r.status_code == 412
+    etag = tc.get("/dav/alice/contacts/a.vcf").headers["etag"]
+    holding = {"If": f"([{etag}])"}
+    r = tc.get("/dav/alice/contacts/a.vcf", headers=holding)
+    assert r.status_code == 200
+    assert calls == []
