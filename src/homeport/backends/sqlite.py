@@ -999,7 +999,6 @@ class SqliteMetadataStore:
         conn: sqlite3.Connection | None = getattr(self._local, slot, None)
         if conn is not None:
             return conn
-        conn = None
         try:
             conn = sqlite3.connect(
                 self.path, isolation_level=None, check_same_thread=False, timeout=30 if wait else 0

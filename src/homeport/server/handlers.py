@@ -209,19 +209,22 @@ class Handlers:
 
             return multiget_without_waiting(self, req)
         head = req.method == "HEAD"
-        res = resolve(self.services, req.actor, req.path, with_body=not head)
-        if isinstance(res, Missing):
-            raise NotFound("nothing here")
+        res = self._get_target(req, head)
         if isinstance(res, ItemRes) and (
             head or (res.inline is not None and res.item.size <= IN_LOOP_MAX)
         ):
             return self._get_item(req, res, head)
         return None
 
-    def do_GET(self, req: DavRequest, head: bool = False) -> Response:
+    def _get_target(self, req: DavRequest, head: bool) -> Resource:
+        """What a GET or HEAD names; an item comes with its inline body for a GET."""
         res = resolve(self.services, req.actor, req.path, with_body=not head)
         if isinstance(res, Missing):
             raise NotFound("nothing here")
+        return res
+
+    def do_GET(self, req: DavRequest, head: bool = False) -> Response:
+        res = self._get_target(req, head)
         if isinstance(res, ItemRes):
             return self._get_item(req, res, head)
         return self._listing(req, res, head)
