@@ -9,6 +9,11 @@ It orders every write the same way (docs/storage.md, "Write ordering"):
    batches concurrent writers into one commit (group commit: one fsync for many);
 3. the caller gets its result only after that commit returned, i.e. is durable.
 
+A write that commits is written once as `CommitSteps` (a generator that yields each
+transaction it wants committed) and driven either by a thread that blocks
+(`run_steps`, what `commit` does) or by an event loop that hands each job to the
+committer with `submit` and goes on with other requests until it is durable.
+
 It is also the only place that removes data: garbage collection of blobs that no kept
 revision names (`forget_blobs`, then `remove_blob_files`), in that order.
 """
@@ -19,10 +24,10 @@ import hashlib
 import logging
 import threading
 from collections import deque
-from collections.abc import Callable, Iterable, Iterator, Sequence
+from collections.abc import Callable, Generator, Iterable, Iterator, Sequence
 from contextlib import AbstractContextManager, contextmanager
 from dataclasses import dataclass
-from typing import TypeVar
+from typing import Any, TypeVar
 
 from homeport.errors import HomeportError, IntegrityError, NotFound, TooLarge, WouldBlock
 from homeport.store.interfaces import BlobStore, MetadataReader, MetadataStore, MetadataWriter
@@ -39,6 +44,17 @@ MAX_BATCH = 512
 
 ChangeObserver = Callable[[MetadataWriter, Sequence[Revision]], None]
 """Called once per committed job, inside its transaction, with the entries it appended."""
+
+Transaction = Callable[[MetadataWriter], Any]
+
+CommitSteps = Generator[Transaction, Any, T]
+"""A write with commit points: each yielded transaction is committed as one job (as
+`Store.commit` would) and its result sent back in, or its exception thrown in; the
+generator's return value is the write's result. The code before the first yield may
+only read; the driver may run it where waiting is not allowed (`without_waiting`)."""
+
+Outcome = Callable[[object, "BaseException | None"], None]
+"""Told a submitted job's result or error, on the committer thread, once it is final."""
 
 
 @dataclass(frozen=True)
@@ -73,25 +89,36 @@ class _Job:
     cheaper than a Future's condition variable on the per-write path.
     """
 
-    __slots__ = ("_done", "after", "appended", "error", "finished", "fn", "result")
+    __slots__ = ("_done", "after", "appended", "error", "finished", "fn", "outcome", "result")
 
-    def __init__(self, fn: Callable[[MetadataWriter], object]) -> None:
+    def __init__(self, fn: Transaction, outcome: Outcome | None = None) -> None:
         self.fn = fn
         self.appended: list[Revision] = []
         self.after: list[Callable[[], None]] = []
         self.result: object = None
         self.error: BaseException | None = None
         self.finished = False
-        self._done = threading.Lock()
-        self._done.acquire()
+        self.outcome = outcome  # a submitted job is told, nobody waits on it
+        self._done: threading.Lock | None = None
+        if outcome is None:
+            self._done = threading.Lock()
+            self._done.acquire()
 
     def finish(self, result: object = None, error: BaseException | None = None) -> None:
         if self.finished:
             return
         self.result, self.error, self.finished = result, error, True
-        self._done.release()
+        if self.outcome is not None:
+            try:
+                self.outcome(result, error)
+            except Exception:  # the committer thread must live on
+                log.exception("a submitted job's outcome callback failed")
+        else:
+            assert self._done is not None
+            self._done.release()
 
     def wait(self) -> object:
+        assert self._done is not None, "a submitted job is not waited on"
         self._done.acquire()
         if self.error is not None:
             raise self.error
@@ -144,9 +171,10 @@ class Store:
 
     @contextmanager
     def without_waiting(self) -> Iterator[None]:
-        """Inside this block, on this thread, reads that would wait raise `WouldBlock`
-        instead: a lock held elsewhere, or a body that lives in a file (and could be
-        large). For callers that must not block, such as an event loop."""
+        """Inside this block, on this thread, work that would wait raises `WouldBlock`
+        instead: a read behind a lock held elsewhere, a body that lives in a file (and
+        could be large), writing a large body to a file, a blocking `commit`. For callers
+        that must not block, such as an event loop."""
         before = getattr(self._no_wait, "on", False)
         self._no_wait.on = True
         try:
@@ -268,6 +296,8 @@ class Store:
             data = bytes(head)
             return Body(hashlib.sha256(data).hexdigest(), len(data), data)
 
+        if not self.may_wait():
+            raise WouldBlock("a large body is written to a file")
         total = [len(head)]
 
         def rest() -> Iterator[bytes]:
@@ -407,12 +437,38 @@ class Store:
         `fn` runs inside its own savepoint: if it raises, only its changes are undone
         and the exception is re-raised here; other callers in the batch commit.
         """
+        if not self.may_wait():
+            # Before anything is queued: the caller redoes the whole write elsewhere.
+            raise WouldBlock("a commit waits for the disk")
         job = _Job(fn)
+        self._queue(job)
+        return job.wait()  # type: ignore[return-value]
+
+    def submit(self, fn: Transaction, outcome: Outcome) -> None:
+        """Queue `fn` like `commit` does, without waiting: `outcome(result, error)` is
+        called on the committer thread once the job is durable or has failed. It must
+        be quick and must not block (an event loop's `call_soon_threadsafe`)."""
+        self._queue(_Job(fn, outcome))
+
+    def run_steps(self, steps: CommitSteps[T]) -> T:
+        """Drive `steps` on this thread, committing each transaction it yields."""
+        try:
+            fn = next(steps)
+            while True:
+                try:
+                    result = self.commit(fn)
+                except BaseException as exc:
+                    fn = steps.throw(exc)
+                else:
+                    fn = steps.send(result)
+        except StopIteration as stop:
+            return stop.value
+
+    def _queue(self, job: _Job) -> None:
         with self._close_lock:
             if self._closed:
                 raise RuntimeError("the store is closed")
             self._enqueue(job)
-        return job.wait()  # type: ignore[return-value]
 
     def _enqueue(self, job: _Job | None) -> None:
         with self._wakeup:

@@ -20,7 +20,13 @@ import pytest
 
 from homeport.backends.localfs import LocalBlobStore
 from homeport.backends.sqlite import SqliteMetadataStore, SqliteWriter
-from homeport.errors import InsufficientStorage, IntegrityError, PreconditionFailed, TooLarge
+from homeport.errors import (
+    InsufficientStorage,
+    IntegrityError,
+    PreconditionFailed,
+    TooLarge,
+    WouldBlock,
+)
 from homeport.store import core
 from homeport.store.check import check_store
 from homeport.store.core import Store
@@ -613,3 +619,99 @@ def test_append_uses_the_actor_given(store: Store) -> None:
     rev = NewRevision("bob", "DAVx5/4.3", Op.DELETE, coll.id, "x.ics")
     got = store.commit(lambda w: store.append(w, rev))
     assert (got.user, got.client, got.op, got.name) == ("bob", "DAVx5/4.3", Op.DELETE, "x.ics")
+
+
+# -- commit steps and submitted jobs -----------------------------------------------
+
+
+def test_submit_tells_each_job_its_outcome_from_the_committer(store: Store) -> None:
+    """A submitted job is committed like any other and nobody waits on it: its outcome
+    arrives on the committer thread, after its transaction is durable."""
+    coll = mkcol(store, "cal")
+    outcomes: list[tuple[object, BaseException | None, str]] = []
+    told = threading.Event()
+
+    def outcome(result: object, error: BaseException | None) -> None:
+        outcomes.append((result, error, threading.current_thread().name))
+        if len(outcomes) == 2:
+            told.set()
+
+    def refused(w: MetadataWriter) -> None:
+        raise PreconditionFailed("no")
+
+    store.submit(appender(store, coll, "a.ics", b"a"), outcome)
+    store.submit(refused, outcome)
+    assert told.wait(10)
+    (rev, none, thread), (nothing, error, _) = outcomes
+    assert isinstance(rev, Revision) and rev.name == "a.ics" and none is None
+    assert thread == "homeport-committer"
+    assert nothing is None and isinstance(error, PreconditionFailed)
+    with store.read() as r:
+        assert [i.name for i in r.list_items(coll.id)] == ["a.ics"]
+
+
+def test_a_failing_outcome_callback_does_not_stop_the_committer(store: Store) -> None:
+    coll = mkcol(store, "cal")
+
+    def broken(result: object, error: BaseException | None) -> None:
+        raise RuntimeError("a loop that is gone")
+
+    store.submit(appender(store, coll, "a.ics", b"a"), broken)
+    assert put(store, coll, "b.ics", b"b").name == "b.ics"  # committed after it
+
+
+def test_run_steps_sends_results_and_throws_errors_into_the_steps(store: Store) -> None:
+    coll = mkcol(store, "cal")
+    seen: list[object] = []
+
+    def refused(w: MetadataWriter) -> None:
+        raise PreconditionFailed("no")
+
+    def steps() -> core.CommitSteps[str]:
+        first = yield appender(store, coll, "a.ics", b"a")
+        seen.append(first)
+        try:
+            yield refused
+        except PreconditionFailed as exc:
+            seen.append(exc)
+        yield appender(store, coll, "b.ics", b"b")
+        return "done"
+
+    assert store.run_steps(steps()) == "done"
+    assert isinstance(seen[0], Revision) and isinstance(seen[1], PreconditionFailed)
+    with store.read() as r:
+        assert sorted(i.name for i in r.list_items(coll.id)) == ["a.ics", "b.ics"]
+
+
+def test_an_error_the_steps_do_not_catch_reaches_the_caller(store: Store) -> None:
+    coll = mkcol(store, "cal")
+
+    def refused(w: MetadataWriter) -> None:
+        raise PreconditionFailed("no")
+
+    def steps() -> core.CommitSteps[None]:
+        yield appender(store, coll, "a.ics", b"a")
+        yield refused
+
+    with pytest.raises(PreconditionFailed):
+        store.run_steps(steps())
+    with store.read() as r:
+        assert [i.name for i in r.list_items(coll.id)] == ["a.ics"]
+
+
+def test_nothing_that_waits_is_done_where_waiting_is_not_allowed(store: Store) -> None:
+    """Inside `without_waiting` a blocking commit, and writing a large body to a file,
+    refuse before anything is stored: the caller redoes the whole write elsewhere."""
+    coll = mkcol(store, "cal")
+    seq = store.commits
+    with store.without_waiting():
+        with pytest.raises(WouldBlock):
+            put(store, coll, "a.ics", b"a")
+        with pytest.raises(WouldBlock):
+            store.stage_bytes(b"x" * (store.inline_max + 1))
+        small = store.stage_bytes(b"small")  # inline: stays in memory, allowed
+    assert small.data == b"small"
+    assert store.commits == seq
+    assert list(store.blobs.keys()) == []
+    with store.read() as r:
+        assert r.get_item(coll.id, "a.ics") is None
