@@ -7,12 +7,16 @@ Request handling in one picture:
                  ─► authenticate (cached: in the loop; else argon2 in a worker thread)
                  ─► read the whole body in the loop (bounded, idle timeout; large
                      PUT bodies spool to a temporary file)
+                 ─► a small read (GET, multiget) or a PUT/DELETE: in the event loop,
+                     a write's commit awaited from the committer thread; anything
+                     that would block goes on to:
                  ─► Handlers.dispatch in a worker thread ─► Response
     Domain errors become responses in `homeport.server.errors`, nowhere else.
 """
 
 from __future__ import annotations
 
+import asyncio
 import logging
 from collections.abc import Callable
 from typing import Any
@@ -34,6 +38,7 @@ from homeport.server.resources import DAV_PREFIX, ItemRes, Missing, resolve
 from homeport.server.workers import Workers
 from homeport.services import Services
 from homeport.services.accounts import Actor
+from homeport.store.core import Store, Transaction
 
 log = logging.getLogger("homeport.server")
 
@@ -152,6 +157,10 @@ class HomeportApp:
                 answer = self._answer_in_loop(req)
                 if answer is not None:
                     return answer
+            elif method in ("PUT", "DELETE") and spooled is None:
+                answer = await self._write_in_loop(req)
+                if answer is not None:
+                    return answer
             return await self.workers.run(self._dispatch, req)
         except HomeportError as exc:
             return error_response(exc)
@@ -174,6 +183,46 @@ class HomeportApp:
                 return self.handlers.answer_without_waiting(req)
         except WouldBlock:
             return None
+
+    async def _write_in_loop(self, req: DavRequest) -> Response | None:
+        """A PUT (of a body held in memory) or DELETE driven from the event loop, or
+        None for a worker thread.
+
+        A write spends most of its time waiting for the group commit's fsync; a worker
+        thread parked on that wait, and the hand-offs to it and back, cost more CPU
+        than the write's own work (measured: 0.78 vs 0.57 ms per PUT). The steps up to
+        the first commit only read (`without_waiting`: anything that would wait raises
+        `WouldBlock` before anything is stored, and the whole write is redone in a
+        worker); each commit is handed to the committer thread and awaited here.
+        """
+        store = self.services.store
+        try:
+            with store.without_waiting():
+                steps = self.handlers.write_steps(req)
+                if steps is None:
+                    return None
+                fn = next(steps)
+        except WouldBlock:
+            return None
+        except StopIteration as stop:  # answered without a commit (a 405, say)
+            return stop.value
+        loop = asyncio.get_running_loop()
+        cancelled = False  # the steps run to the end all the same, as in a worker
+        try:
+            while True:
+                result, error, stopped = await _committed(loop, store, fn)
+                cancelled = cancelled or stopped
+                fn = steps.throw(error) if error is not None else steps.send(result)
+        except StopIteration as stop:
+            if not cancelled:
+                return stop.value
+        except UidConflict as exc:
+            if not cancelled:
+                return error_response(exc, await self.workers.run(self._href_prefix, req))
+        except BaseException:
+            if not cancelled:
+                raise
+        raise asyncio.CancelledError()  # whatever the outcome: nobody is waiting for it
 
     async def _authenticate(self, request: Request) -> Actor:
         """The acting user; a credential verified recently is answered in the event loop,
@@ -222,6 +271,36 @@ class HomeportApp:
         if isinstance(res, Missing) and res.parent is not None:
             return f"{DAV_PREFIX}/{res.parent.owner}/{res.parent.path}/"
         return ""
+
+
+async def _committed(
+    loop: asyncio.AbstractEventLoop, store: Store, fn: Transaction
+) -> tuple[object, BaseException | None, bool]:
+    """`fn` committed by the store's committer thread: its result, its error, and
+    whether this task was cancelled meanwhile.
+
+    The job commits whether or not the request is cancelled (a client gone, a server
+    stopping), so its outcome is awaited to the end, as `Workers.run` waits for its
+    thread; the caller raises the cancellation once its steps are done.
+    """
+    done: asyncio.Future[tuple[object, BaseException | None]] = loop.create_future()
+
+    def settle(result: object, error: BaseException | None) -> None:
+        if not done.done():
+            done.set_result((result, error))
+
+    def outcome(result: object, error: BaseException | None) -> None:
+        loop.call_soon_threadsafe(settle, result, error)
+
+    store.submit(fn, outcome)
+    cancelled = False
+    while True:
+        try:
+            result, error = await asyncio.shield(done)
+        except asyncio.CancelledError:
+            cancelled = True
+            continue
+        return result, error, cancelled
 
 
 def _base_url(scope: Scope, headers: dict[str, str]) -> str:

@@ -3,13 +3,16 @@ act through `homeport.services`, answer with `homeport.dav` builders.
 
 Handlers are synchronous and run in a worker thread (the services block on SQLite);
 the ASGI layer in `homeport.server.app` feeds them the request and streams bodies.
+Small reads (`answer_without_waiting`) and PUT/DELETE (`write_steps`) are also written
+so that the event loop can run them without blocking; anything that would wait raises
+`WouldBlock` there and is redone in a worker thread.
 """
 
 from __future__ import annotations
 
 import hashlib
 import html
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 
 from lxml import etree
@@ -46,6 +49,7 @@ from homeport.server.responses import multistatus, multistatus_response
 from homeport.services import Services
 from homeport.services.accounts import Actor
 from homeport.services.items import Preconditions
+from homeport.store.core import CommitSteps
 from homeport.store.model import CollectionKind, CollectionProps, Item
 
 DAV_HEADER = "1, 3, calendar-access, addressbook, extended-mkcol"
@@ -489,7 +493,30 @@ class Handlers:
 
     # -- PUT, DELETE ----------------------------------------------------------------
 
+    # -- writes the event loop may drive (PUT, DELETE) -------------------------------
+
+    def write_steps(self, req: DavRequest) -> CommitSteps[Response] | None:
+        """A PUT or DELETE as commit steps, If header first (as `dispatch` checks it);
+        None for other methods. The app drives them from the event loop, so a write
+        takes no worker thread while its commit waits for the disk."""
+        steps = {"PUT": self._put_steps, "DELETE": self._delete_steps}.get(req.method)
+        if steps is None:
+            return None
+        return self._if_checked(req, steps)
+
+    def _if_checked(
+        self, req: DavRequest, steps: Callable[[DavRequest], CommitSteps[Response]]
+    ) -> CommitSteps[Response]:
+        self._check_if_header(req)
+        return (yield from steps(req))
+
     def do_PUT(self, req: DavRequest) -> Response:
+        return self.services.store.run_steps(self._put_steps(req))
+
+    def do_DELETE(self, req: DavRequest) -> Response:
+        return self.services.store.run_steps(self._delete_steps(req))
+
+    def _put_steps(self, req: DavRequest) -> CommitSteps[Response]:
         res = self.resolve(req)
         if isinstance(res, Root | Home | CollectionRes):
             return Response(
@@ -505,12 +532,12 @@ class Handlers:
             raise InvalidRequest("partial PUT (Content-Range) is not supported")
         ctype = req.header("content-type") or _default_type(coll.kind)
         chunks = req.chunks if req.chunks is not None else iter((req.body,))
-        item, created = self.services.items.put(
+        item, created = yield from self.services.items.put_steps(
             req.actor, coll, name, chunks, ctype, self.preconditions(req)
         )
         return Response(b"", 201 if created else 204, {"ETag": item.etag})
 
-    def do_DELETE(self, req: DavRequest) -> Response:
+    def _delete_steps(self, req: DavRequest) -> CommitSteps[Response]:
         res = self.resolve(req)
         if isinstance(res, Missing):
             raise NotFound("nothing here")
@@ -521,7 +548,7 @@ class Handlers:
                 raise PreconditionFailed("collections have no ETag")
             self.services.collections.delete(req.actor, res.collection)
         else:
-            self.services.items.delete(
+            yield from self.services.items.delete_steps(
                 req.actor, res.collection, res.item.name, self.preconditions(req)
             )
         return Response(b"", 204)

@@ -46,7 +46,7 @@ from homeport.namespaces import CALDAV, CARDDAV
 from homeport.services.accounts import Actor
 from homeport.services.collections import Collections, authorize, validate_segment
 from homeport.services.guards import Metrics
-from homeport.store.core import Body, Store
+from homeport.store.core import Body, CommitSteps, Store, Transaction
 from homeport.store.interfaces import MetadataReader, MetadataWriter
 from homeport.store.model import (
     Change,
@@ -618,6 +618,18 @@ class Items:
         conflict revision of `name` (never current, listed by history, restorable):
         PreconditionFailed is raised all the same.
         """
+        return self.store.run_steps(self.put_steps(actor, coll, name, chunks, content_type, pre))
+
+    def put_steps(
+        self,
+        actor: Actor,
+        coll: Collection,
+        name: str,
+        chunks: Iterable[bytes],
+        content_type: str,
+        pre: Preconditions | None = None,
+    ) -> CommitSteps[tuple[Item, bool]]:
+        """`put` as commit steps, for a caller that drives the commits itself."""
         authorize(actor, coll.owner)
         validate_segment(name)
         pre = pre or Preconditions()
@@ -641,10 +653,12 @@ class Items:
             if parsed.index is not None:
                 self.instances.put(body.content_hash, parsed.index)
         try:
-            return self._commit_put(actor, coll, name, body, content_type, parsed, pre)
+            tx = self._put_tx(actor, coll, name, body, content_type, parsed, pre)
+            done: tuple[Item, bool] = yield tx
         except PreconditionFailed:
-            self._keep_conflict(actor, coll, name, body, content_type, parsed)
+            yield from self._keep_conflict(actor, coll, name, body, content_type, parsed)
             raise
+        return done
 
     def _keep_conflict(
         self,
@@ -654,7 +668,7 @@ class Items:
         body: Body,
         content_type: str,
         parsed: Parsed,
-    ) -> Revision | None:
+    ) -> CommitSteps[Revision | None]:
         """Keep a body its precondition refused, in a commit of its own (the refused
         write's transaction was rolled back). Never raises: the client gets its 412
         whether or not this worked. Nothing is kept when nothing would be lost: the
@@ -691,7 +705,7 @@ class Items:
             )
 
         try:
-            rev = self.store.commit(tx)
+            rev: Revision | None = yield tx
         except HomeportError as exc:
             log.warning(
                 "conflict_not_kept collection=%d name=%r reason=%s",
@@ -712,7 +726,7 @@ class Items:
             )
         return rev
 
-    def _commit_put(
+    def _put_tx(
         self,
         actor: Actor,
         coll: Collection,
@@ -721,7 +735,9 @@ class Items:
         content_type: str,
         parsed: Parsed,
         pre: Preconditions,
-    ) -> tuple[Item, bool]:
+    ) -> Transaction:
+        """The transaction of a PUT: its checks, then the new revision."""
+
         def tx(w: MetadataWriter) -> tuple[Item, bool]:
             self._require_live(w, coll)
             current = w.get_item(coll.id, name)
@@ -762,7 +778,7 @@ class Items:
             )
             return item, current is None
 
-        return self.store.commit(tx)
+        return tx
 
     @staticmethod
     def _require_live(r: MetadataReader, coll: Collection) -> None:
@@ -786,6 +802,12 @@ class Items:
         self, actor: Actor, coll: Collection, name: str, pre: Preconditions | None = None
     ) -> None:
         """Write a tombstone; the body stays in history."""
+        self.store.run_steps(self.delete_steps(actor, coll, name, pre))
+
+    def delete_steps(
+        self, actor: Actor, coll: Collection, name: str, pre: Preconditions | None = None
+    ) -> CommitSteps[None]:
+        """`delete` as commit steps, for a caller that drives the commits itself."""
         authorize(actor, coll.owner)
         pre = pre or Preconditions()
 
@@ -796,7 +818,7 @@ class Items:
             pre.check(current)
             self.store.append(w, NewRevision(actor.user, actor.client, Op.DELETE, coll.id, name))
 
-        self.store.commit(tx)
+        yield tx
 
     def transfer(
         self,

@@ -1,10 +1,13 @@
 """Small reads (GETs of inline bodies, multigets of a few items) are answered in the event
-loop; everything that could block or run long still goes to a worker thread (server/app.py
-`_answer_in_loop`). Checked in process, on the real app and store, by counting what
-reaches the worker pool."""
+loop, and PUT/DELETE are driven from it with their commits awaited from the committer
+thread; everything that could block or run long still goes to a worker thread
+(server/app.py `_answer_in_loop`, `_write_in_loop`). Checked in process, on the real app
+and store, by counting what reaches the worker pool."""
 
 from __future__ import annotations
 
+import asyncio
+import threading
 import warnings
 from collections.abc import Callable, Iterator
 from pathlib import Path
@@ -14,6 +17,9 @@ import pytest
 
 from homeport import config
 from homeport.server.app import HomeportApp, create_app
+from homeport.server.handlers import DavRequest
+from homeport.services.accounts import Actor
+from homeport.store.model import Op
 from homeport.wiring import build_services
 from tests.conftest import PASSWORD
 from tests.faults.harness import fresh_data
@@ -193,3 +199,132 @@ def test_the_if_header_holds_in_the_loop_as_in_a_worker(
     r = tc.get("/dav/alice/contacts/a.vcf", headers=holding)
     assert r.status_code == 200
     assert calls == []
+
+
+# -- writes ------------------------------------------------------------------------
+
+
+def _history(tc: TestClient, coll_path: str, name: str) -> list[Op]:
+    store = tc.app.services.store  # type: ignore[attr-defined]
+    with store.read() as r:
+        coll = r.get_collection("alice", coll_path)
+        assert coll is not None
+        return [rev.op for rev in r.item_history(coll.id, name)]
+
+
+def test_puts_and_deletes_take_no_worker(app_and_calls: tuple[TestClient, list[str]]) -> None:
+    tc, calls = app_and_calls
+    card = CARD.format(uid="w1", extra="")
+    r = tc.put("/dav/alice/contacts/w1.vcf", content=card)
+    assert r.status_code == 201, r.text
+    etag = r.headers["etag"]
+    changed = card.replace("FN:w1", "FN:w1 changed")
+    r = tc.put("/dav/alice/contacts/w1.vcf", content=changed, headers={"If-Match": etag})
+    assert r.status_code == 204 and r.headers["etag"] != etag
+    assert tc.get("/dav/alice/contacts/w1.vcf").text == changed
+    r = tc.put("/dav/alice/files/note.txt", content=b"small file")  # a plain collection
+    assert r.status_code == 201
+    assert tc.delete("/dav/alice/contacts/w1.vcf").status_code == 204
+    assert tc.get("/dav/alice/contacts/w1.vcf").status_code == 404
+    assert _history(tc, "contacts", "w1.vcf") == [Op.PUT, Op.PUT, Op.DELETE]
+    # refusals before any commit are answered in the loop too
+    assert tc.delete("/dav/alice/contacts/w1.vcf").status_code == 404
+    assert tc.put("/dav/alice/contacts/", content=card).status_code == 405
+    r = tc.put("/dav/alice/contacts/bad.vcf", content=b"BEGIN:VCARD\r\nnot a card")
+    assert r.status_code in (400, 403, 415), r.text
+    assert calls == [], "none of these needed a worker thread"
+
+
+def test_a_refused_put_is_kept_as_a_conflict_from_the_loop(
+    app_and_calls: tuple[TestClient, list[str]],
+) -> None:
+    """The steps after a refused commit (keeping the refused body) run in the loop too."""
+    tc, calls = app_and_calls
+    card = CARD.format(uid="u1", extra="NOTE:offline edit\r\n")
+    r = tc.put("/dav/alice/contacts/a.vcf", content=card, headers={"If-Match": '"stale"'})
+    assert r.status_code == 412
+    assert _history(tc, "contacts", "a.vcf") == [Op.PUT, Op.CONFLICT]
+    r = tc.delete("/dav/alice/contacts/a.vcf", headers={"If-Match": '"stale"'})
+    assert r.status_code == 412
+    assert tc.get("/dav/alice/contacts/a.vcf").content == VCARD
+    failing = {"If": '(["not-the-etag"])'}  # the If header is checked before the steps
+    assert tc.delete("/dav/alice/contacts/a.vcf", headers=failing).status_code == 412
+    assert calls == []
+
+
+def test_a_uid_conflict_from_the_loop_names_the_other_item(
+    app_and_calls: tuple[TestClient, list[str]],
+) -> None:
+    tc, calls = app_and_calls
+    r = tc.put("/dav/alice/contacts/other.vcf", content=VCARD)  # UID u1 is a.vcf's
+    assert r.status_code == 409
+    assert "<D:href>/dav/alice/contacts/a.vcf</D:href>" in r.text.replace("d:", "D:"), r.text
+    assert calls == ["PUT"], "only the conflict's collection URL was read in a worker"
+    assert tc.get("/dav/alice/contacts/other.vcf").status_code == 404
+
+
+def test_writes_that_would_wait_go_to_a_worker(
+    app_and_calls: tuple[TestClient, list[str]],
+) -> None:
+    tc, calls = app_and_calls
+    r = tc.put("/dav/alice/files/big2.bin", content=BIG)  # spooled: above inline_max
+    assert r.status_code == 201 and calls == ["PUT"]
+    assert tc.get("/dav/alice/files/big2.bin").content == BIG
+    assert tc.request("MKCOL", "/dav/alice/files/sub/").status_code == 201
+    calls.clear()
+    # deleting a collection commits from the service: WouldBlock, then a worker
+    assert tc.delete("/dav/alice/files/sub/").status_code == 204
+    assert calls == ["DELETE"]
+    r = tc.request("PROPFIND", "/dav/alice/files/sub/", headers={"Depth": "0"})
+    assert r.status_code == 404
+
+
+def test_a_cancelled_write_still_runs_all_its_steps(tmp_path: Path) -> None:
+    """A request cancelled while its commit is queued (a server stopping) must not leave
+    half a write: the commit and the steps after it (here: keeping the refused body as
+    a conflict) complete, then the cancellation is raised."""
+    data = fresh_data(tmp_path, users=("alice",))
+    cfg = config.load(overrides={("server", "data"): str(data)}, environ={})
+    services = build_services(cfg)
+    app: HomeportApp = create_app(services, cfg)
+    store = services.store
+    try:
+        with TestClient(app) as tc:
+            tc.auth = ("alice", PASSWORD)
+            assert tc.put("/dav/alice/contacts/a.vcf", content=VCARD).status_code == 201
+        req = DavRequest(
+            method="PUT",
+            path="/dav/alice/contacts/a.vcf",
+            headers={"if-match": '"stale"'},
+            body=CARD.format(uid="u1", extra="NOTE:edited\r\n").encode(),
+            base_url="http://127.0.0.1",
+            actor=Actor("alice"),
+            max_xml_size=app.max_xml,
+            max_object_size=app.max_object,
+        )
+        held, release = threading.Event(), threading.Event()
+
+        def hold(w: Any) -> None:
+            held.set()
+            assert release.wait(10)
+
+        async def main() -> None:
+            store.submit(hold, lambda result, error: None)
+            assert held.wait(10)
+            task = asyncio.ensure_future(app._write_in_loop(req))
+            await asyncio.sleep(0.05)  # the PUT's commit is queued behind `hold`
+            task.cancel()
+            await asyncio.sleep(0.05)
+            assert not task.done(), "still waiting for its commit"
+            release.set()
+            with pytest.raises(asyncio.CancelledError):
+                await task
+
+        asyncio.run(main())
+        with store.read() as r:
+            coll = r.get_collection("alice", "contacts")
+            assert coll is not None
+            ops = [rev.op for rev in r.item_history(coll.id, "a.vcf")]
+        assert ops == [Op.PUT, Op.CONFLICT]
+    finally:
+        services.close()
