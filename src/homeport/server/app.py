@@ -49,6 +49,12 @@ SECURITY_HEADERS = {
     "X-Frame-Options": "DENY",
 }
 
+IN_LOOP_PUT_MAX = 8192
+"""The largest PUT body driven from the event loop. Its parse runs there, uninterrupted:
+about 1.2 ms per KiB of iCalendar (11 ms at 8 KiB), 0.17 ms per KiB of vCard, measured.
+Larger bodies (a vCard with a photo, say) go to a worker thread, where the interpreter's
+thread switching still gives the loop its turns during a long parse."""
+
 
 class HomeportApp:
     """A plain ASGI app (Starlette pieces, no router: DAV methods are not a fixed set)."""
@@ -157,7 +163,9 @@ class HomeportApp:
                 answer = self._answer_in_loop(req)
                 if answer is not None:
                     return answer
-            elif method in ("PUT", "DELETE") and spooled is None:
+            elif method == "DELETE" or (
+                method == "PUT" and spooled is None and len(body) <= IN_LOOP_PUT_MAX
+            ):
                 answer = await self._write_in_loop(req)
                 if answer is not None:
                     return answer
@@ -195,6 +203,8 @@ class HomeportApp:
         `WouldBlock` before anything is stored, and the whole write is redone in a
         worker); each commit is handed to the committer thread and awaited here.
         """
+        if req.chunks is not None:
+            return None  # a streamed body cannot be read again by a worker's retry
         store = self.services.store
         try:
             with store.without_waiting():

@@ -16,7 +16,7 @@ from typing import Any
 import pytest
 
 from homeport import config
-from homeport.server.app import HomeportApp, create_app
+from homeport.server.app import IN_LOOP_PUT_MAX, HomeportApp, create_app
 from homeport.server.handlers import DavRequest
 from homeport.services.accounts import Actor
 from homeport.store.model import Op
@@ -277,6 +277,37 @@ def test_writes_that_would_wait_go_to_a_worker(
     assert calls == ["DELETE"]
     r = tc.request("PROPFIND", "/dav/alice/files/sub/", headers={"Depth": "0"})
     assert r.status_code == 404
+
+
+def test_a_put_too_long_to_parse_in_the_loop_goes_to_a_worker(tmp_path: Path) -> None:
+    """Above IN_LOOP_PUT_MAX (but inline): parsed in a worker, where the loop still gets
+    its turns."""
+    data = fresh_data(tmp_path, users=("alice",))
+    cfg = config.load(overrides={("server", "data"): str(data)}, environ={})
+    services = build_services(cfg)
+    app: HomeportApp = create_app(services, cfg)
+    calls: list[str] = []
+    real = app.workers.run
+
+    async def counting(fn: Callable[..., Any], *args: Any) -> Any:
+        calls.append(getattr(args[0], "method", "?") if args else "?")
+        return await real(fn, *args)
+
+    app.workers.run = counting  # type: ignore[method-assign]
+    long_card = CARD.format(uid="long", extra="NOTE:" + "x" * IN_LOOP_PUT_MAX + "\r\n")
+    short_card = CARD.format(uid="short", extra="NOTE:" + "x" * 1000 + "\r\n")
+    try:
+        with TestClient(app) as tc:
+            tc.auth = ("alice", PASSWORD)
+            tc.request("PROPFIND", "/dav/alice/", headers={"Depth": "0"})  # signs in
+            calls.clear()
+            assert tc.put("/dav/alice/contacts/s.vcf", content=short_card).status_code == 201
+            assert calls == []
+            assert tc.put("/dav/alice/contacts/l.vcf", content=long_card).status_code == 201
+            assert calls == ["PUT"]
+            assert tc.get("/dav/alice/contacts/l.vcf").text == long_card
+    finally:
+        services.close()
 
 
 def test_a_cancelled_write_still_runs_all_its_steps(tmp_path: Path) -> None:
