@@ -491,9 +491,7 @@ class Handlers:
             self.services.items.set_dead_props(req.actor, coll, "", dead, [])
         return Response(b"", 201, {"Content-Length": "0"})
 
-    # -- PUT, DELETE ----------------------------------------------------------------
-
-    # -- writes the event loop may drive (PUT, DELETE) -------------------------------
+    # -- PUT, DELETE (also driven by the event loop: `write_steps`) --------------------
 
     def write_steps(self, req: DavRequest) -> CommitSteps[Response] | None:
         """A PUT or DELETE as commit steps, If header first (as `dispatch` checks it);
