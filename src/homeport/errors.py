@@ -99,11 +99,12 @@ class IntegrityError(HomeportError):
 
 
 class WouldBlock(Exception):
-    """A read asked not to wait found it would have to (a lock held, a body in a file,
-    work too large to do in an event loop).
+    """Work asked not to wait found it would have to (a lock held, a body in a file, a
+    blocking commit, work too large to do in an event loop).
 
-    The caller retries where waiting is fine: the server answers small reads in its
-    event loop and hands any that would block to a worker thread. Deliberately not a
+    Raised before anything is stored; the caller redoes the work where waiting is fine:
+    the server answers small reads and writes in its event loop and hands any that
+    would block to a worker thread. Deliberately not a
     `HomeportError`: the handlers that turn one bad item into an error status (a
     multiget's "one damaged body does not stop the others") must let this through,
     or a busy database would be reported as missing items.

@@ -159,16 +159,12 @@ class HomeportApp:
             chunks=spooled.chunks() if spooled is not None else None,
         )
         try:
-            if method in ("GET", "HEAD", "REPORT"):
-                answer = self._answer_in_loop(req)
-                if answer is not None:
-                    return answer
-            elif method == "DELETE" or (
-                method == "PUT" and spooled is None and len(body) <= IN_LOOP_PUT_MAX
-            ):
+            # The handlers say which methods the loop may take (None: not this one).
+            answer = self._answer_in_loop(req)
+            if answer is None and len(body) <= IN_LOOP_PUT_MAX:
                 answer = await self._write_in_loop(req)
-                if answer is not None:
-                    return answer
+            if answer is not None:
+                return answer
             return await self.workers.run(self._dispatch, req)
         except HomeportError as exc:
             return error_response(exc)
@@ -194,7 +190,7 @@ class HomeportApp:
 
     async def _write_in_loop(self, req: DavRequest) -> Response | None:
         """A PUT (of a body held in memory) or DELETE driven from the event loop, or
-        None for a worker thread.
+        None for a worker thread (and for every other method).
 
         A write spends most of its time waiting for the group commit's fsync; a worker
         thread parked on that wait, and the hand-offs to it and back, cost more CPU

@@ -12,7 +12,7 @@ from __future__ import annotations
 
 import hashlib
 import html
-from collections.abc import Callable, Iterator
+from collections.abc import Iterator
 from dataclasses import dataclass, field
 
 from lxml import etree
@@ -494,19 +494,14 @@ class Handlers:
     # -- PUT, DELETE (also driven by the event loop: `write_steps`) --------------------
 
     def write_steps(self, req: DavRequest) -> CommitSteps[Response] | None:
-        """A PUT or DELETE as commit steps, If header first (as `dispatch` checks it);
-        None for other methods. The app drives them from the event loop, so a write
-        takes no worker thread while its commit waits for the disk."""
+        """A PUT or DELETE as commit steps, after the If header (checked first, as
+        `dispatch` does); None for other methods. The app drives them from the event
+        loop, so a write takes no worker thread while its commit waits for the disk."""
         steps = {"PUT": self._put_steps, "DELETE": self._delete_steps}.get(req.method)
         if steps is None:
             return None
-        return self._if_checked(req, steps)
-
-    def _if_checked(
-        self, req: DavRequest, steps: Callable[[DavRequest], CommitSteps[Response]]
-    ) -> CommitSteps[Response]:
         self._check_if_header(req)
-        return (yield from steps(req))
+        return steps(req)
 
     def do_PUT(self, req: DavRequest) -> Response:
         return self.services.store.run_steps(self._put_steps(req))
