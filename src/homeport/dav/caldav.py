@@ -148,11 +148,9 @@ def parse_calendar_data(elem: etree._Element | None) -> CalendarDataRequest:
 
 
 def _calendar_data_in(root: etree._Element) -> etree._Element | None:
-    for prop in children(root):
-        if prop.tag == _DAV_PROP:
-            for child in children(prop):
-                if child.tag == _CALENDAR_DATA:
-                    return child
+    for prop in children(root, _DAV_PROP):
+        for child in children(prop, _CALENDAR_DATA):
+            return child
     return None
 
 

@@ -113,11 +113,9 @@ def parse_address_data(elem: etree._Element | None) -> AddressDataRequest:
 
 
 def _address_data_in(root: etree._Element) -> etree._Element | None:
-    for prop in children(root):
-        if prop.tag == _DAV_PROP:
-            for child in children(prop):
-                if child.tag == _ADDRESS_DATA:
-                    return child
+    for prop in children(root, _DAV_PROP):
+        for child in children(prop, _ADDRESS_DATA):
+            return child
     return None
 
 

@@ -39,7 +39,7 @@ class SyncRequest:
 
 
 def _single(root: etree._Element, name: str) -> etree._Element | None:
-    found = [child for child in children(root) if child.tag == name]
+    found = children(root, name)
     if len(found) > 1:
         raise InvalidRequest(f"{name} given more than once")
     return found[0] if found else None

@@ -98,9 +98,7 @@ def parse_prop_selection(parent: etree._Element) -> PropfindRequest | None:
     Shared by PROPFIND and the REPORTs of RFC 4791, 6352 and 6578, whose bodies embed
     the same choice. ``None`` when `parent` has none of the three.
     """
-    found: list[etree._Element] = [
-        child for child in children(parent) if child.tag in (_PROP, _PROPNAME, _ALLPROP)
-    ]
+    found = children(parent, _PROP, _PROPNAME, _ALLPROP)
     if not found:
         return None
     if len(found) > 1:
@@ -111,9 +109,8 @@ def parse_prop_selection(parent: etree._Element) -> PropfindRequest | None:
     if chosen.tag == _PROPNAME:
         return PropfindRequest("propname")
     include: tuple[str, ...] = ()
-    for child in children(parent):
-        if child.tag == _INCLUDE:
-            include += tuple(name for name in _names_in(child) if name not in include)
+    for child in children(parent, _INCLUDE):
+        include += tuple(name for name in _names_in(child) if name not in include)
     return PropfindRequest("allprop", include=include)
 
 
@@ -412,10 +409,12 @@ def request_hrefs(root: etree._Element, origin: str | None = None) -> Hrefs:
     `InvalidRequest`.
     """
     out: dict[str, str | None] = {}
-    for child in children(root):
-        if child.tag != _HREF:
-            continue
+    plain = _PLAIN_SAFE_PATH.match
+    for child in children(root, _HREF):
         text = (child.text or "").strip()
+        if text[:1] == "/" and plain(text):
+            out.setdefault(text, text)  # what href_to_path gives a plain path, sooner
+            continue
         try:
             path: str | None = href_to_path(text, origin)
         except ForeignHref:

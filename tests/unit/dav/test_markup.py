@@ -256,6 +256,25 @@ def test_request_hrefs_keep_order_drop_duplicates_and_mark_foreign_ones() -> Non
         )
 
 
+_HREF_CHARS = st.sampled_from([*"/abz09.~-_%2Ff?#:@!$&'()*+,;= \t\\", "%20", "..", "é"])
+
+
+@given(st.lists(_HREF_CHARS, max_size=12).map("".join))
+def test_request_hrefs_decodes_each_href_as_href_to_path_does(href: str) -> None:
+    # request_hrefs takes plain paths without calling href_to_path: same answer.
+    root = etree.Element("m")
+    etree.SubElement(root, "{DAV:}href").text = href
+    try:
+        expected = href_to_path(href, "http://h")
+    except webdav.ForeignHref:
+        assert request_hrefs(root, "http://h") == ((href.strip(), None),)
+    except InvalidRequest:
+        with pytest.raises(InvalidRequest):
+            request_hrefs(root, "http://h")
+    else:
+        assert request_hrefs(root, "http://h") == ((expected, expected),)
+
+
 def test_chunks_are_bounded_and_concatenate_to_one_document() -> None:
     many = (status_response_markup(f"/dav/a/{i}.vcf", 404) for i in range(2000))
     chunks = list(multistatus_chunks(many, chunk_size=4096))

@@ -92,6 +92,11 @@ def test_nesting_deeper_than_the_limit_is_refused() -> None:
     deep = b"<a>" * (MAX_DEPTH + 1) + b"</a>" * (MAX_DEPTH + 1)
     with pytest.raises(InvalidRequest, match="deeper"):
         parse_body(deep)
+    # The deep branch need not be the first: a wide body with one deep member.
+    branch = b"<b>" * MAX_DEPTH + b"</b>" * MAX_DEPTH
+    with pytest.raises(InvalidRequest, match="deeper"):
+        parse_body(b"<a>" + b"<c/>" * 50 + b"<x>text</x>" + branch + b"<c/></a>")
+    assert parse_body(b"<a>" + b"<c/>" * 50 + branch[3:-4] + b"</a>") is not None
 
 
 def test_very_deep_nesting_is_refused() -> None:
@@ -192,3 +197,14 @@ def test_serialize_uses_declaration_prefixes_and_utf8() -> None:
     reparsed = etree.fromstring(body)
     assert reparsed[0].text == "SUMMARY:Fête ☃"
     assert reparsed[1].tag == "{http://example.com/ns}custom"
+
+
+def test_an_entity_reference_left_in_a_tree_is_refused() -> None:
+    # parse_body's last check: the parser settings keep entities out, so build one.
+    from homeport.dav.xml import _refuse_entities
+
+    root = etree.fromstring(b"<a><b/></a>")
+    _refuse_entities(root)
+    root[0].append(etree.Entity("nbsp"))
+    with pytest.raises(InvalidRequest, match="entity"):
+        _refuse_entities(root)
