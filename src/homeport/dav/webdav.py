@@ -759,6 +759,7 @@ def status_response_markup(
 
 MULTISTATUS_START: Final = f"{XML_DECLARATION_TEXT}<d:multistatus{NSMAP_DECLARATIONS}>"
 MULTISTATUS_END: Final = "</d:multistatus>"
+_MULTISTATUS_END_BYTES: Final = MULTISTATUS_END.encode()
 
 
 def sync_token_markup(token: str) -> str:
@@ -773,17 +774,20 @@ def multistatus_chunks(
     `responses` is consumed lazily, so memory stays bounded by one chunk (plus what
     the iterable holds); `tail` (e.g. `sync_token_markup`) goes just before the end.
     """
-    buf = [MULTISTATUS_START]
-    size = len(MULTISTATUS_START)
+    # Each response is encoded on its own: an ASCII one is copied as it is, where one
+    # accented name in a joined chunk would send every character through the encoder.
+    buf = [MULTISTATUS_START.encode()]
+    size = len(buf[0])
     for response in responses:
-        buf.append(response)
-        size += len(response)
+        encoded = response.encode()
+        buf.append(encoded)
+        size += len(encoded)
         if size >= chunk_size:
-            yield "".join(buf).encode("utf-8")
+            yield b"".join(buf)
             buf, size = [], 0
-    buf.append(tail)
-    buf.append(MULTISTATUS_END)
-    yield "".join(buf).encode("utf-8")
+    buf.append(tail.encode())
+    buf.append(_MULTISTATUS_END_BYTES)
+    yield b"".join(buf)
 
 
 class Multistatus:

@@ -528,6 +528,14 @@ class ItemResponses:
                 self._plan.append((_DEAD, name, opening, closing, None))
         self.needs_dead = pf.kind != "prop" or any(kind == _DEAD for kind, *_ in self._plan)
         self._repeating: dict[str, str] = {}
+        # Only values read from the item or its body (a sync's getetag, a multiget's
+        # getetag and data): each response is then a few constants around them.
+        self._simple: list[tuple[str, Callable[[Item], str | None] | None, str]] | None = None
+        if pf.kind == "prop" and self._plan and all(p[0] in (_SAFE, _DATA) for p in self._plan):
+            self._simple = [
+                (opening, text_of, closing) for _, _, opening, closing, text_of in self._plan
+            ]
+        self._simple_data = any(kind == _DATA for kind, *_ in self._plan)
 
     def href(self, item: Item) -> str:
         name = item.name
@@ -554,6 +562,10 @@ class ItemResponses:
         try:
             if isinstance(data, HomeportError):
                 raise data
+            if self._simple is not None and (data is not None or not self._simple_data):
+                simple = self._simple_response(item, data)
+                if simple is not None:
+                    return simple
             if self.pf.kind == "propname":
                 return response_markup(
                     item_path(self.coll, item), propname(self.ctx, ItemRes(self.coll, item))
@@ -561,6 +573,21 @@ class ItemResponses:
             return self._response(item, data, dead or {})
         except (HomeportError, ValueError) as exc:
             return error_response_markup(item_path(self.coll, item), exc)
+
+    def _simple_response(self, item: Item, data: bytes | None) -> str | None:
+        """`_response` for a simple plan (None: a value is missing after all)."""
+        assert self._simple is not None
+        out = ["<d:response><d:href>", self.href(item), "</d:href><d:propstat><d:prop>"]
+        for opening, text_of, closing in self._simple:
+            if text_of is None:
+                text = escape_utf8(data) if data is not None else None
+            else:
+                text = text_of(item)
+            if text is None:
+                return None
+            out += (opening, text, closing)
+        out.append("</d:prop><d:status>HTTP/1.1 200 OK</d:status></d:propstat></d:response>")
+        return "".join(out)
 
     def _response(self, item: Item, data: bytes | None, dead: dict[str, bytes]) -> str:
         found: list[str] = []

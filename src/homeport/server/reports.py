@@ -187,14 +187,32 @@ def _item_data(h: Handlers, coll: Collection, item: Item, data: DataRequest) -> 
 def _shaped(body: bytes, data: DataRequest) -> bytes:
     """A body as the request shapes it: calendar-data expanded or limited
     (RFC 4791 9.6), address-data in the vCard version asked for (RFC 6352 10.4)."""
-    try:
-        if isinstance(data, AddressDataRequest):
-            return convert_vcard(body, data.version)
-        if not (data.expand or data.limit_recurrence_set):
+    shape = _shaper(data)
+    return body if shape is None else shape(body)
+
+
+def _shaper(data: DataRequest) -> Callable[[bytes], bytes] | None:
+    """`_shaped` for one request, worked out once for its many bodies (None: as stored)."""
+    if isinstance(data, AddressDataRequest):
+        version = data.version
+
+        def shape(body: bytes) -> bytes:
+            try:
+                return convert_vcard(body, version)
+            except HomeportError:
+                return body
+
+        return shape
+    if not (data.expand or data.limit_recurrence_set):
+        return None
+
+    def expand(body: bytes) -> bytes:
+        try:
+            return render_calendar_data(parse_calendar_object(body), body, data)
+        except HomeportError:
             return body
-        return render_calendar_data(parse_calendar_object(body), body, data)
-    except HomeportError:
-        return body
+
+    return expand
 
 
 def _multiget(
@@ -214,6 +232,7 @@ def _multiget(
     ):
         raise WouldBlock("a multiget too large (or expanding) to answer in the event loop")
     ctx = h.ctx(req)
+    shape = _shaper(data)
     answers: dict[str, str] = {}
     groups: dict[str, list[str]] = {}
     for key, path in hrefs:
@@ -224,7 +243,10 @@ def _multiget(
             continue
         parent, _, name = path.rpartition("/")
         if name:
-            groups.setdefault(parent, []).append(name)
+            group = groups.get(parent)
+            if group is None:
+                group = groups[parent] = []
+            group.append(name)
         else:
             answers[key] = _one_href(h, req, ctx, props, path, data, kind)
     for parent, names in groups.items():
@@ -242,6 +264,8 @@ def _multiget(
         data_name = _data_name(coll)
         wants = _wants_data(props, data_name)
         items = P.ItemResponses(ctx, coll, props, data_name if wants else None)
+        response = items.response
+        prefix = parent + "/"
         for start in range(0, len(names), BATCH):
             chunk = names[start : start + BATCH]
             found = h.services.items.fetch(req.actor, coll, chunk, with_bodies=wants)
@@ -249,19 +273,17 @@ def _multiget(
             if items.needs_dead and found:
                 dead = h.services.items.dead_props_many(coll, list(found))
             for name in chunk:
-                path = f"{parent}/{name}"
-                if name not in found:
+                got = found.get(name)
+                if got is None:
                     # Not an item of this collection; maybe a sub-collection, or nothing.
+                    path = prefix + name
                     answers[path] = _one_href(h, req, ctx, props, path, data, kind)
                     continue
-                item, body = found[name]
-                if isinstance(body, bytes):
-                    body = _shaped(body, data)
-                answers[path] = items.response(item, body, dead.get(name))
-    ms = webdav.Multistatus()
-    for key, _ in hrefs:
-        ms.add_markup(answers[key])
-    return multistatus(ms)
+                item, body = got
+                if shape is not None and body.__class__ is bytes:
+                    body = shape(body)
+                answers[prefix + name] = response(item, body, dead.get(name) if dead else None)
+    return multistatus_response([answers[key] for key, _ in hrefs])
 
 
 def _one_href(
