@@ -260,9 +260,11 @@ def escape_utf8(data: bytes) -> str:
     ``escape_text(data.decode("utf-8", errors="replace"))`` but checked on the bytes,
     several times faster for the bodies a sync or multiget carries by the thousand."""
     # U+FFFE/U+FFFF are EF BF BE/BF: a one-byte search for EF (memchr) rules both out
-    # for nearly every body; a three-byte search costs ten times as much.
+    # for nearly every body; a three-byte search costs ten times as much. (`find`, not
+    # `in`: `bytes in bytes` first tries the needle as an int and formats a TypeError.)
     if data.translate(None, _NOT_C0_BYTES) or (
-        b"\xef" in data and (b"\xef\xbf\xbe" in data or b"\xef\xbf\xbf" in data)
+        data.find(b"\xef") >= 0
+        and (data.find(b"\xef\xbf\xbe") >= 0 or data.find(b"\xef\xbf\xbf") >= 0)
     ):
         return escape_text(data.decode("utf-8", errors="replace"))  # raises ValueError
     # No C0 control and no U+FFFE/U+FFFF; invalid UTF-8 decodes to U+FFFD: all XML chars.

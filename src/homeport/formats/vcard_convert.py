@@ -41,7 +41,7 @@ def convert_vcard(body: bytes, version: str) -> bytes:
     `body` is a stored, already validated card; the result parses as the same contact.
     """
     marker = b"\nVERSION:" + version.encode("ascii")
-    if marker + b"\r\n" in body or marker + b"\n" in body:
+    if body.find(marker + b"\r\n") >= 0 or body.find(marker + b"\n") >= 0:
         return body  # the common case, found without a regex and without parsing the card
     quick = _VERSION_LINE.search(body)
     if quick is not None and quick.group(1).decode() == version:
