@@ -515,6 +515,8 @@ def test_items_and_inline_bodies_are_fetched_in_one_batch(metadata_store: Metada
                 assert body == f"body {int(item.name[:5])}".encode()
                 assert sha(body) == item.content_hash
         assert r.get_items_with_inline(cal.id, []) == []
+        few = r.get_items_with_inline(cal.id, ["00005.ics", "00003.ics", "big.ics", "00004.ics"])
+        assert [item.name for item, _ in few] == ["00003.ics", "00004.ics", "00005.ics", "big.ics"]
         assert r.get_items_with_inline(other.id, ["00001.ics"])[0][1] == b"other collection"
         hashes = [sha(b"body 1"), sha(b"body 2"), sha(b"external body"), sha(b"unknown")]
         assert r.get_inline_blobs(hashes * 2) == {

@@ -386,12 +386,13 @@ class SqliteReader:
             rows = self.conn.execute(
                 f"SELECT {cols}, b.data FROM items i LEFT JOIN blobs b ON b.hash = i.content_hash "
                 f"WHERE i.collection_id = ? AND i.deleted = 0 "
-                f"AND i.name IN ({','.join('?' * len(chunk))})",
+                f"AND i.name IN ({','.join('?' * len(chunk))}) ORDER BY i.name",
                 (collection_id, *chunk),
             ).fetchall()
-            bodies = [None if r[9] is None else bytes(r[9]) for r in rows]
-            out.extend(zip(_items(r[:9] for r in rows), bodies, strict=True))
-        out.sort(key=lambda pair: pair[0].name)
+            # A BLOB column reads as bytes; ORDER BY follows the primary key (no sort).
+            out.extend(zip(_items([r[:9] for r in rows]), [r[9] for r in rows], strict=True))
+        if len(unique) > _IN_CHUNK:
+            out.sort(key=lambda pair: pair[0].name)
         return out
 
     def get_inline_blobs(self, content_hashes: Iterable[str]) -> dict[str, bytes]:
