@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import gc
 import logging
 from pathlib import Path
 from typing import Any
@@ -89,6 +90,7 @@ def serve(replicas: tuple[str, ...], recipients: tuple[str, ...], cfg: Config) -
         f"(HTTP parser: {http_protocol.parser_name})",
         err=True,
     )
+    freeze_startup_objects()
     try:
         uvicorn.run(
             app,
@@ -135,6 +137,15 @@ def tune_malloc(mmap_threshold: int = 1 << 20, arenas: int = 2) -> bool:
         return False
     m_arena_max, m_mmap_threshold = -8, -3
     return bool(mallopt(m_mmap_threshold, mmap_threshold)) and bool(mallopt(m_arena_max, arenas))
+
+
+def freeze_startup_objects() -> None:
+    """Take what is alive before serving (modules, the app, its caches) out of the cyclic
+    collector's sight: none of it is ever freed, yet each full collection walked all of
+    it, about 12 ms for the ~50,000 objects of a started server, paid by whichever
+    request happened to trigger it."""
+    gc.collect()
+    gc.freeze()
 
 
 class Background:
