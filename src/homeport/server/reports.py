@@ -336,14 +336,15 @@ def _query_responses(
 ) -> None:
     data_name = _data_name(coll)
     items = P.ItemResponses(h.ctx(req), coll, props, data_name)
+    shape = None if data is None else _shaper(data)
     for start in range(0, len(results), BATCH):
         batch = results[start : start + BATCH]
         dead: dict[str, dict[str, bytes]] = {}
         if items.needs_dead:
             dead = h.services.items.dead_props_many(coll, [i.name for i, _ in batch])
         for item, body in batch:
-            if data is not None and body:
-                body = _shaped(body, data)
+            if shape is not None and body:
+                body = shape(body)
             ms.add_markup(items.response(item, body, dead.get(item.name)))
 
 
