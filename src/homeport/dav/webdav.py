@@ -381,6 +381,8 @@ def href_to_path(href: str, origin: str | None = None) -> str:
     the host of an absolute URL is not checked.
     """
     href = href.strip()
+    if href[:1] == "/" and _PLAIN_SAFE_PATH.match(href):
+        return href  # the commonest case (a multiget's hrefs by the hundred): decodes to itself
     if not href:
         raise InvalidRequest("empty href")
     if href.startswith("/") and not href.startswith("//") and _PLAIN_PATH.match(href):
@@ -409,12 +411,8 @@ def request_hrefs(root: etree._Element, origin: str | None = None) -> Hrefs:
     `InvalidRequest`.
     """
     out: dict[str, str | None] = {}
-    plain = _PLAIN_SAFE_PATH.match
     for child in children(root, _HREF):
         text = (child.text or "").strip()
-        if text[:1] == "/" and plain(text):
-            out.setdefault(text, text)  # what href_to_path gives a plain path, sooner
-            continue
         try:
             path: str | None = href_to_path(text, origin)
         except ForeignHref:
