@@ -192,27 +192,30 @@ def _shaped(body: bytes, data: DataRequest) -> bytes:
 
 
 def _shaper(data: DataRequest) -> Callable[[bytes], bytes] | None:
-    """`_shaped` for one request, worked out once for its many bodies (None: as stored)."""
+    """`_shaped` for one request, worked out once for its many bodies (None: as stored).
+    A body that cannot be shaped is served as stored."""
+    convert: Callable[[bytes], bytes]
     if isinstance(data, AddressDataRequest):
         version = data.version
 
-        def shape(body: bytes) -> bytes:
-            try:
-                return convert_vcard(body, version)
-            except HomeportError:
-                return body
+        def convert(body: bytes) -> bytes:
+            return convert_vcard(body, version)
 
-        return shape
-    if not (data.expand or data.limit_recurrence_set):
+    elif data.expand or data.limit_recurrence_set:
+
+        def convert(body: bytes) -> bytes:
+            return render_calendar_data(parse_calendar_object(body), body, data)
+
+    else:
         return None
 
-    def expand(body: bytes) -> bytes:
+    def shape(body: bytes) -> bytes:
         try:
-            return render_calendar_data(parse_calendar_object(body), body, data)
+            return convert(body)
         except HomeportError:
             return body
 
-    return expand
+    return shape
 
 
 def _multiget(
@@ -243,10 +246,7 @@ def _multiget(
             continue
         parent, _, name = path.rpartition("/")
         if name:
-            group = groups.get(parent)
-            if group is None:
-                group = groups[parent] = []
-            group.append(name)
+            groups.setdefault(parent, []).append(name)
         else:
             answers[key] = _one_href(h, req, ctx, props, path, data, kind)
     for parent, names in groups.items():
@@ -280,7 +280,7 @@ def _multiget(
                     answers[path] = _one_href(h, req, ctx, props, path, data, kind)
                     continue
                 item, body = got
-                if shape is not None and body.__class__ is bytes:
+                if shape is not None and isinstance(body, bytes):
                     body = shape(body)
                 answers[prefix + name] = response(item, body, dead.get(name) if dead else None)
     return multistatus_response([answers[key] for key, _ in hrefs])
