@@ -18,8 +18,10 @@ def cli_reference(group: click.Group) -> str:
     def walk(cmd: click.Command, path: list[str]) -> None:
         ctx = click.Context(cmd, info_name=" ".join(path), help_option_names=["-h", "--help"])
         if isinstance(cmd, click.Group):
-            for name in sorted(cmd.commands):
-                walk(cmd.commands[name], [*path, name])
+            for name in cmd.list_commands(ctx):
+                sub = cmd.get_command(ctx, name)
+                if sub is not None:
+                    walk(sub, [*path, name])
             return
         lines.append(f"## `{' '.join(path)}`")
         lines.append("")

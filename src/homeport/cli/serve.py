@@ -164,6 +164,10 @@ class Background:
 
 def start_background(cfg: Config, services: Services, rsettings: Any) -> Background:
     """Start replication (if any target is set) and drills (if an identity is set)."""
+    bg = Background()
+    if not rsettings.targets:
+        log.warning("replication is not set up: every byte lives only in %s", cfg.data_dir)
+        return bg
     from homeport.replication import start as start_replication
     from homeport.replication.crypto import load_identities
     from homeport.replication.drill import DrillScheduler
@@ -171,10 +175,6 @@ def start_background(cfg: Config, services: Services, rsettings: Any) -> Backgro
     from homeport.replication.targets import open_target
     from homeport.wiring import DB_NAME, open_store
 
-    bg = Background()
-    if not rsettings.targets:
-        log.warning("replication is not set up: every byte lives only in %s", cfg.data_dir)
-        return bg
     if not rsettings.recipients and not all(t.recipients for t in rsettings.targets):
         raise ConfigError("replication needs at least one --recipient (an age public key)")
     data_dir = cfg.data_dir
@@ -194,13 +194,19 @@ def start_background(cfg: Config, services: Services, rsettings: Any) -> Backgro
 
 
 def metrics_exposition(cfg: Config, services: Services, bg: Background) -> Any:
-    """/metrics: the services' counters plus replication lag and drill results."""
-    from homeport.replication.metrics import ReplicationCollector
-    from homeport.server.metrics import exposition, registry_for
-    from homeport.wiring import DB_NAME
+    """/metrics: the services' counters plus replication lag and drill results (built at
+    the first scrape, see `exposition`)."""
+    from homeport.server.metrics import exposition
 
-    if bg.replicator is not None:
-        collector = ReplicationCollector(bg.replicator.status, cfg.data_dir)
-    else:
-        collector = ReplicationCollector.for_data_dir(cfg.data_dir, cfg.data_dir / DB_NAME)
-    return exposition(registry_for(services.metrics, [collector]))
+    def build() -> Any:
+        from homeport.replication.metrics import ReplicationCollector
+        from homeport.server.metrics import registry_for
+        from homeport.wiring import DB_NAME
+
+        if bg.replicator is not None:
+            collector = ReplicationCollector(bg.replicator.status, cfg.data_dir)
+        else:
+            collector = ReplicationCollector.for_data_dir(cfg.data_dir, cfg.data_dir / DB_NAME)
+        return registry_for(services.metrics, [collector])
+
+    return exposition(build)

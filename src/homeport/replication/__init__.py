@@ -15,21 +15,59 @@ imports the HTTP server or the CLI.
 
 from __future__ import annotations
 
-from homeport.replication.crypto import Opener, Sealer, load_identities
-from homeport.replication.drill import DrillResult, record_drill, run_drill
-from homeport.replication.restore import (
-    RestorePlan,
-    RestoreReport,
-    commit_restore,
-    execute_restore,
-    plan_restore,
-    restore,
-    verify_restore,
-)
-from homeport.replication.settings import ReplicationSettings, TargetSettings
-from homeport.replication.shipper import Replicator, ShipReport, start
-from homeport.replication.status import TargetStatus, read_drills, read_status
-from homeport.replication.targets import FileTarget, ReplicaTarget, S3Target, open_target
+import importlib
+from typing import TYPE_CHECKING, Any
+
+if TYPE_CHECKING:
+    from homeport.replication.crypto import Opener, Sealer, load_identities
+    from homeport.replication.drill import DrillResult, record_drill, run_drill
+    from homeport.replication.restore import (
+        RestorePlan,
+        RestoreReport,
+        commit_restore,
+        execute_restore,
+        plan_restore,
+        restore,
+        verify_restore,
+    )
+    from homeport.replication.settings import ReplicationSettings, TargetSettings
+    from homeport.replication.shipper import Replicator, ShipReport, start
+    from homeport.replication.status import TargetStatus, read_drills, read_status
+    from homeport.replication.targets import FileTarget, ReplicaTarget, S3Target, open_target
+
+#: public name -> the submodule that defines it. Imported on first use, so that reading
+#: the replication settings (every `homeport serve` does) loads neither age, zstd nor the
+#: S3 client when no replica is set up.
+_HOME: dict[str, str] = {
+    **dict.fromkeys(("Opener", "Sealer", "load_identities"), "crypto"),
+    **dict.fromkeys(("DrillResult", "record_drill", "run_drill"), "drill"),
+    **dict.fromkeys(
+        (
+            "RestorePlan",
+            "RestoreReport",
+            "commit_restore",
+            "execute_restore",
+            "plan_restore",
+            "restore",
+            "verify_restore",
+        ),
+        "restore",
+    ),
+    **dict.fromkeys(("ReplicationSettings", "TargetSettings"), "settings"),
+    **dict.fromkeys(("Replicator", "ShipReport", "start"), "shipper"),
+    **dict.fromkeys(("TargetStatus", "read_drills", "read_status"), "status"),
+    **dict.fromkeys(("FileTarget", "ReplicaTarget", "S3Target", "open_target"), "targets"),
+}
+
+
+def __getattr__(name: str) -> Any:
+    home = _HOME.get(name)
+    if home is None:
+        raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
+    value = getattr(importlib.import_module(f"{__name__}.{home}"), name)
+    globals()[name] = value
+    return value
+
 
 __all__ = [
     "DrillResult",

@@ -66,7 +66,7 @@ class HomeportApp:
         metrics: Callable[[], tuple[bytes, str]] | None = None,
     ) -> None:
         self.services = services
-        self.metrics = metrics or exposition(registry_for(services.metrics))
+        self.metrics = metrics or exposition(lambda: registry_for(services.metrics))
         self.config = config
         self.auth = Authenticator(services.accounts)
         self.handlers = Handlers(services)
