@@ -79,11 +79,11 @@ SETTINGS: tuple[Setting, ...] = (
         "auth",
         "argon2_memory_kib",
         int,
-        19456,
+        9216,
         "Memory per password check (KiB, argon2id). Stored hashes are upgraded to new "
         "settings at the user's next successful login.",
     ),
-    Setting("auth", "argon2_time_cost", int, 2, "Passes per password check (argon2id)."),
+    Setting("auth", "argon2_time_cost", int, 4, "Passes per password check (argon2id)."),
     Setting("auth", "argon2_parallelism", int, 1, "Lanes per password check (argon2id)."),
     Setting(
         "storage",

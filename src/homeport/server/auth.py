@@ -1,7 +1,7 @@
 """HTTP Basic authentication: a short-lived cache of verified credentials, and a
 throttle that makes password guessing slow.
 
-argon2 is slow on purpose (tens of milliseconds) and memory-hard (19 MiB per check by
+argon2 is slow on purpose (tens of milliseconds) and memory-hard (9 MiB per check by
 default, see [auth]); a phone syncing sends hundreds of requests, so a verified (user,
 password) pair is remembered as a keyed digest, never as the password itself: for five
 minutes after its last use, and half an hour at most after the check. A failed check is

@@ -38,10 +38,10 @@ def params(encoded: str) -> str:
     return encoded.split("$")[3]
 
 
-def test_the_default_is_owasps_argon2id_setting() -> None:
+def test_the_default_is_owasps_9_mib_argon2id_setting() -> None:
     h = hasher_from_config()
-    assert (h.memory_cost, h.time_cost, h.parallelism) == (19 * 1024, 2, 1)
-    assert params(h.hash("x")) == "m=19456,t=2,p=1"
+    assert (h.memory_cost, h.time_cost, h.parallelism) == (9 * 1024, 4, 1)
+    assert params(h.hash("x")) == "m=9216,t=4,p=1"
 
 
 @pytest.mark.parametrize(
