@@ -25,6 +25,10 @@ _NEWLINE = re.compile(r"\r\n|\n|\r")
 _NAME = re.compile(r"(?:([A-Za-z0-9_-]+)\.)?([A-Za-z0-9_-]+)")
 _TEXT_ESCAPE = re.compile(r"\\(.)", re.DOTALL)
 _CARET = re.compile(r"\^(.)", re.DOTALL)
+# A content line up to its value's ":" when no parameter is quoted (nearly every line
+# clients send): unquoted parameter values cannot hold ":" or a quote, so the first ":"
+# ends the parameters. Anything else (quotes, a missing ":") takes the general parser.
+_PLAIN_HEAD = re.compile(r"(?:([A-Za-z0-9_-]+)\.)?([A-Za-z0-9_-]+)((?:;[^:\"]*)?):")
 
 
 @dataclass(frozen=True)
@@ -144,7 +148,46 @@ def _first_text(properties: list[VCardProperty], name: str) -> str | None:
 
 
 def parse_content_line(line: str) -> VCardProperty:
-    """One unfolded content line (RFC 6350 section 3.3), quoted parameter values included."""
+    """One unfolded content line (RFC 6350 section 3.3), quoted parameter values included.
+
+    Lines without quoted parameters are split with one regular expression and `str`
+    methods (a third of the time); the general parser below gives the same answer for
+    them (property test) and handles the rest, errors included."""
+    plain = _PLAIN_HEAD.match(line)
+    if plain is not None:
+        group, name, raw = plain.groups()
+        value = line[plain.end() :]
+        if not raw:
+            return VCardProperty(name.upper(), value, group)
+        params = _plain_params(raw, name.upper()[:40])
+        if params is not None:
+            return VCardProperty(name.upper(), value, group, params)
+    return _parse_content_line(line)
+
+
+def _plain_params(raw: str, prop: str) -> tuple[tuple[str, tuple[str, ...]], ...] | None:
+    """`;A=x,y;B` (no quotes, no ":") as the general parser reads it; None when a
+    parameter needs its checks (an empty name), so that it raises its own error."""
+    params: list[tuple[str, tuple[str, ...]]] = []
+    for piece in raw[1:].split(";"):
+        key, eq, rest = piece.partition("=")
+        key = key.strip().upper()
+        if not key:
+            return None
+        if not eq:
+            params.append(("TYPE", (key,)))
+            continue
+        values = rest.split(",")
+        if "^" in rest:
+            values = [_CARET.sub(_uncaret, v) for v in values]
+        if key == "TYPE":
+            values = [v.strip() for v in values]
+        params.append((key, tuple(values)))
+    return tuple(params)
+
+
+def _parse_content_line(line: str) -> VCardProperty:
+    """The general content-line parser: quoted parameter values, and every error."""
     head = _NAME.match(line)
     if head is None or head.end() >= len(line) or line[head.end()] not in ";:":
         raise _invalid("vCard has a line that is not a property")

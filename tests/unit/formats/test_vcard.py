@@ -2,10 +2,15 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
+
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 from homeport.errors import ValidationError
-from homeport.formats.vcard import VCardObject, parse_vcard
+from homeport.formats import vcard as vcard_module
+from homeport.formats.vcard import VCardObject, VCardProperty, parse_content_line, parse_vcard
 from homeport.namespaces import CARDDAV
 
 from .samples import DAVX5, EVOLUTION, IOS, THUNDERBIRD, vcard
@@ -130,3 +135,35 @@ def test_messages_never_contain_card_content() -> None:
     with pytest.raises(ValidationError) as info:
         parse_vcard(vcard("BEGIN:VCARD", "VERSION:4.0", "SECRET-NAME no colon", "END:VCARD"))
     assert "SECRET" not in str(info.value)
+
+
+# Lines made of the characters that steer the content-line parser, so that the fast path
+# for unquoted parameters meets every shape: groups, bare and listed parameters, empty
+# names and values, quotes, carets, missing colons.
+_line_chars = st.sampled_from([*"aAzZ09-_.;:=,\"^n' \t", "é", "\\"])
+
+
+@settings(max_examples=3000, deadline=None)
+@given(st.text(_line_chars, max_size=40))
+def test_fast_content_line_parse_agrees_with_the_general_parser(line: str) -> None:
+    def outcome(parse: Callable[[str], VCardProperty]) -> object:
+        try:
+            return parse(line)
+        except ValidationError as exc:
+            return ("refused", str(exc))
+
+    assert outcome(parse_content_line) == outcome(vcard_module._parse_content_line)
+
+
+@pytest.mark.parametrize(
+    "line",
+    [
+        "item1.EMAIL;TYPE=INTERNET,HOME:a@example.net",
+        "TEL;WORK;VOICE:+1 555",
+        "ADR; type = home , work ;LABEL=x^nY:;;Street",
+        "NOTE;LANGUAGE=:empty value",
+        "X-A;TYPE=:v",
+    ],
+)
+def test_fast_content_line_parse_examples(line: str) -> None:
+    assert parse_content_line(line) == vcard_module._parse_content_line(line)
