@@ -14,10 +14,14 @@ from homeport.server.bodies import declared_length, read_body
 from homeport.server.errors import RequestTimeout, error_response
 
 
-async def _stream(chunks: list[bytes], stall_after: int | None = None) -> AsyncIterator[bytes]:
+async def _stream(
+    chunks: list[bytes], stall_after: int | None = None, pause: float = 0.0
+) -> AsyncIterator[bytes]:
     for i, chunk in enumerate(chunks):
         if stall_after is not None and i == stall_after:
             await anyio.sleep(3600)
+        if pause:
+            await anyio.sleep(pause)
         yield chunk
 
 
@@ -26,7 +30,7 @@ def _read(chunks: list[bytes], tmp: Path, **kw: object) -> tuple[bytes | None, b
         args: dict[str, object] = {"limit": 1000, "idle": 5.0, "memory_max": 10}
         args.update(kw)
         body = await read_body(
-            _stream(chunks, args.pop("stall_after", None)),  # type: ignore[arg-type]
+            _stream(chunks, args.pop("stall_after", None), args.pop("pause", 0.0)),  # type: ignore[arg-type]
             spool_dir=tmp,
             **args,  # type: ignore[arg-type]
         )
@@ -63,6 +67,12 @@ def test_a_body_that_stalls_times_out(tmp_path: Path) -> None:
     response = error_response(RequestTimeout("stalled"))
     assert response.status_code == 408
     assert response.headers["connection"] == "close"
+
+
+def test_a_slow_but_steady_body_is_read_whole(tmp_path: Path) -> None:
+    """The limit is on silence, not on the whole upload: each chunk moves it on."""
+    chunks = [bytes([65 + i]) for i in range(6)]
+    assert _read(chunks, tmp_path, idle=0.3, pause=0.1) == (b"ABCDEF", b"ABCDEF", 6)
 
 
 @pytest.mark.parametrize("value", ["x", "-1", "1e3", "²", " 5"])
