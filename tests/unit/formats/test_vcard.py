@@ -167,3 +167,10 @@ def test_fast_content_line_parse_agrees_with_the_general_parser(line: str) -> No
 )
 def test_fast_content_line_parse_examples(line: str) -> None:
     assert parse_content_line(line) == vcard_module._parse_content_line(line)
+
+
+@settings(max_examples=3000, deadline=None)
+@given(st.text(st.sampled_from(list("a: \t\r\n")), max_size=30))
+def test_unfolded_lines_agree_with_the_regular_expressions(text: str) -> None:
+    expected = vcard_module._NEWLINE.split(vcard_module._FOLD.sub("", text))
+    assert vcard_module.unfolded_lines(text) == expected
