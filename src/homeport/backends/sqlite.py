@@ -100,13 +100,13 @@ CREATE TABLE IF NOT EXISTS items (
 ) WITHOUT ROWID;
 CREATE INDEX IF NOT EXISTS items_by_seq ON items(collection_id, seq);
 CREATE INDEX IF NOT EXISTS items_by_uid ON items(collection_id, uid) WHERE deleted = 0;
-CREATE INDEX IF NOT EXISTS items_by_start ON items(collection_id, start_us) WHERE deleted = 0;
 CREATE INDEX IF NOT EXISTS items_short_by_start ON items(collection_id, start_us, end_us,
     deleted, name, seq, content_hash, size, content_type, uid, modified_us, component)
     WHERE deleted = 0 AND coalesce(end_us - start_us, 691200000001) <= 691200000000;
-CREATE INDEX IF NOT EXISTS items_long ON items(collection_id, start_us, end_us,
+CREATE INDEX IF NOT EXISTS items_long_span ON items(collection_id, start_us, end_us,
     deleted, name, seq, content_hash, size, content_type, uid, modified_us, component)
-    WHERE deleted = 0 AND coalesce(end_us - start_us, 691200000001) > 691200000000;
+    WHERE deleted = 0 AND component IS NOT 'VCARD'
+    AND coalesce(end_us - start_us, 691200000001) > 691200000000;
 CREATE TABLE IF NOT EXISTS blobs (
     hash TEXT PRIMARY KEY,
     size INTEGER NOT NULL,
@@ -163,6 +163,12 @@ SCHEMA_V2_INDEXES = (
     "WHERE content_hash IS NOT NULL",
 )
 
+# Dropped when a database is opened: `items_by_start` was read by no query once the two
+# covering span indexes existed, and `items_long` held every contact (a card has no span,
+# so it counted as unbounded) though only calendars are asked for time ranges;
+# `items_long_span` replaces it without them. Each cost every PUT a b-tree page.
+RETIRED_INDEXES = ("items_by_start", "items_long")
+
 _IN_CHUNK = 500
 """Names per ``IN (...)`` list: well below SQLite's 32,766 host parameters."""
 #: Spans up to this long (8 days, µs) are "short": `items_short_by_start` holds them.
@@ -170,7 +176,7 @@ SHORT_SPAN_US = 691_200_000_000
 # Must match the WHERE clauses of the two partial indexes word for word, or SQLite
 # will not use them.
 _SHORT_SPAN = "coalesce(end_us - start_us, 691200000001) <= 691200000000"
-_LONG_SPAN = "coalesce(end_us - start_us, 691200000001) > 691200000000"
+_LONG_SPAN = "component IS NOT 'VCARD' AND coalesce(end_us - start_us, 691200000001) > 691200000000"
 
 _ITEM_COLS = (
     "collection_id, name, seq, content_hash, size, content_type, uid, modified_us, component"
@@ -446,7 +452,7 @@ class SqliteReader:
         short = f"SELECT {cols} FROM items INDEXED BY items_short_by_start " + (
             f"WHERE collection_id = ? AND deleted = 0 AND {_SHORT_SPAN}"
         )
-        long = f"SELECT {cols} FROM items INDEXED BY items_long " + (
+        long = f"SELECT {cols} FROM items INDEXED BY items_long_span " + (
             f"WHERE collection_id = ? AND deleted = 0 AND {_LONG_SPAN}"
         )
         short_args: list[Any] = [collection_id]
@@ -1003,6 +1009,8 @@ class SqliteMetadataStore:
                 conn.execute("ALTER TABLE log ADD COLUMN pruned INTEGER NOT NULL DEFAULT 0")
             for statement in SCHEMA_V2_INDEXES:
                 conn.execute(statement)
+            for index in RETIRED_INDEXES:
+                conn.execute(f"DROP INDEX IF EXISTS {index}")
             conn.execute(
                 "UPDATE meta SET value = ? "
                 "WHERE key = 'schema_version' AND CAST(value AS INTEGER) < ?",

@@ -37,7 +37,7 @@ def test_a_database_without_the_span_indexes_gets_them_and_answers_the_same(
     svc.close()
     with raw_db(tmp_path) as db:  # as a database written before these indexes existed
         db.execute("DROP INDEX items_short_by_start")
-        db.execute("DROP INDEX items_long")
+        db.execute("DROP INDEX items_long_span")
 
     store = open_store(tmp_path)
     try:
@@ -52,7 +52,7 @@ def test_a_database_without_the_span_indexes_gets_them_and_answers_the_same(
         store.close()
     with raw_db(tmp_path) as db:
         indexes = {row[1] for row in db.execute("PRAGMA index_list(items)")}
-        assert {"items_short_by_start", "items_long"} <= indexes
+        assert {"items_short_by_start", "items_long_span"} <= indexes
         plan = " ".join(
             str(row[-1])
             for row in db.execute(
@@ -63,3 +63,55 @@ def test_a_database_without_the_span_indexes_gets_them_and_answers_the_same(
             )
         )
         assert "items_short_by_start" in plan
+
+
+def test_retired_indexes_are_dropped_and_contacts_stay_out_of_the_span_indexes(
+    tmp_path: Path,
+) -> None:
+    """An older database's `items_by_start` and `items_long` go when it is opened; a card
+    (no span) is in neither span index, an endless series is in the long one."""
+    svc = Services.build(open_store(tmp_path), Limits())
+    svc.accounts.add("alice", "pw")
+    book = svc.collections.get(ALICE, "alice", "contacts")
+    cal = svc.collections.get(ALICE, "alice", "calendar")
+    card = b"BEGIN:VCARD\r\nVERSION:3.0\r\nUID:c1\r\nFN:C\r\nEND:VCARD\r\n"
+    svc.items.put(ALICE, book, "c1.vcf", [card], "text/vcard")
+    series = event("w1", "20250106T090000Z", "20250106T100000Z", "RRULE:FREQ=WEEKLY\r\n")
+    svc.items.put(ALICE, cal, "w1.ics", [series], "text/calendar")
+    svc.close()
+    with raw_db(tmp_path) as db:  # as a database from before: the retired indexes present
+        db.execute("CREATE INDEX items_by_start ON items(collection_id, start_us)")
+        db.execute("CREATE INDEX items_long ON items(collection_id, start_us)")
+
+    store = open_store(tmp_path)
+    try:
+        with store.read() as r:
+            found = r.items_overlapping(cal.id, 0, 2**62)
+        assert [i.name for i in found] == ["w1.ics"]
+    finally:
+        store.close()
+    with raw_db(tmp_path) as db:
+        indexes = {row[1] for row in db.execute("PRAGMA index_list(items)")}
+        assert not indexes & {"items_by_start", "items_long"}
+        # Each index read whole (its own WHERE clause, else SQLite may not use it).
+        short, long = (
+            {
+                row[0]
+                for row in db.execute(
+                    f"SELECT name FROM items INDEXED BY {index} "
+                    f"WHERE collection_id IN ({book.id}, {cal.id}) AND deleted = 0 AND {where}"
+                )
+            }
+            for index, where in (
+                (
+                    "items_short_by_start",
+                    "coalesce(end_us - start_us, 691200000001) <= 691200000000",
+                ),
+                (
+                    "items_long_span",
+                    "component IS NOT 'VCARD' "
+                    "AND coalesce(end_us - start_us, 691200000001) > 691200000000",
+                ),
+            )
+        )
+    assert (short, long) == (set(), {"w1.ics"})
