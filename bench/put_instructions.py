@@ -1,0 +1,175 @@
+"""Instructions a contact PUT costs Homeport's server, counted by callgrind.
+
+The create workloads' rate on a shared VM moves by a third between runs of one commit;
+instruction counts do not (repeated runs agree within 0.1%). This starts `homeport serve`
+on a fresh data folder under `valgrind --tool=callgrind --instr-atstart=no`, makes an
+address book, sends `--warmup` PUTs, then switches counting on (`callgrind_control -i
+on`) for `--puts` more, one by one over one keep-alive connection, exactly as the
+benchmark's "create N contacts, one by one" does (its seeded contacts, `If-None-Match: *`).
+The count covers every thread of the server (event loop, committer, workers) in user
+space: not the kernel's socket, file and fsync work.
+
+    python bench/put_instructions.py [--puts 500] [--rev COMMIT]
+
+`--rev` measures a commit of this repository (exported with `git archive`) instead of
+the installed Homeport, so that two commits compare in one sitting. `--no-valgrind`
+runs the same PUTs without callgrind and prints their rate (quick, noisy).
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import re
+import shutil
+import signal
+import subprocess
+import sys
+import tarfile
+import tempfile
+import time
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(ROOT))
+
+from bench import dav, gen, servers  # noqa: E402
+
+HOMEPORT = (sys.executable, "-m", "homeport")
+
+
+def export(rev: str, into: Path) -> Path:
+    """`src/` of commit `rev`, for PYTHONPATH."""
+    archive = into / "src.tar"
+    done = subprocess.run(
+        ["git", "-C", str(ROOT), "archive", "--format=tar", "-o", str(archive), rev, "src"],
+        capture_output=True,
+        text=True,
+    )
+    if done.returncode != 0:
+        raise SystemExit(f"cannot export {rev!r}: {done.stderr.strip()}")
+    with tarfile.open(archive) as tar:
+        tar.extractall(into, filter="data")
+    return into / "src"
+
+
+def _start(data: Path, port: int, env: dict[str, str], out: Path | None) -> subprocess.Popen[bytes]:
+    cmd = [*HOMEPORT, "serve", "--data", str(data)]
+    cmd += ["--listen", f"127.0.0.1:{port}"]
+    if out is not None:
+        vg = ["valgrind", "--tool=callgrind", "--instr-atstart=no"]
+        cmd = [*vg, f"--callgrind-out-file={out}", *cmd]
+    log = open(data.parent / "server.log", "wb")  # noqa: SIM115 (closed with the process)
+    return subprocess.Popen(cmd, stdout=log, stderr=subprocess.STDOUT, env=env)
+
+
+def _connect(url: str, proc: subprocess.Popen[bytes], timeout: float) -> dav.LeanClient:
+    """A client once the server answers (under valgrind, start-up takes a while)."""
+    deadline = time.monotonic() + timeout
+    while True:
+        if proc.poll() is not None:
+            raise SystemExit(f"the server exited ({proc.returncode}) before answering")
+        client = dav.LeanClient(url, (servers.USER, servers.PASSWORD), 120)
+        try:
+            client.request("PROPFIND", f"/dav/{servers.USER}/", b"", {"Depth": "0"})
+            return client
+        except OSError:
+            client.close()
+            if time.monotonic() > deadline:
+                raise SystemExit("the server did not answer in time") from None
+            time.sleep(0.5)
+
+
+def _control(pid: int, on: bool) -> None:
+    flag = "on" if on else "off"
+    subprocess.run(["callgrind_control", "-i", flag, str(pid)], check=True, capture_output=True)
+
+
+def run(puts: int, warmup: int, src: Path | None, valgrind: bool) -> tuple[int | None, float]:
+    """(instructions, or None without valgrind; seconds of the measured PUTs)."""
+    with tempfile.TemporaryDirectory(prefix="hp-put-instr-") as tmp:
+        data = Path(tmp) / "data"
+        env = dict(os.environ, HOMEPORT_LOG_LEVEL="warning")
+        if src is not None:
+            env["PYTHONPATH"] = str(src)
+        subprocess.run(
+            [*HOMEPORT, "user", "add", servers.USER, "--password-stdin", "--data", str(data)],
+            input=servers.PASSWORD + "\n",
+            text=True,
+            check=True,
+            capture_output=True,
+            env=env,
+        )
+        out = Path(tmp) / "callgrind.out" if valgrind else None
+        port = servers.free_port()
+        proc = _start(data, port, env, out)
+        try:
+            client = _connect(f"http://127.0.0.1:{port}", proc, 600)
+            book = f"/dav/{servers.USER}/put-instructions/"
+            made = client.request(
+                "MKCOL",
+                book,
+                dav.mkaddressbook_body("put-instructions"),
+                {"Content-Type": "application/xml"},
+            ).status_code
+            if made != 201:
+                raise SystemExit(f"MKCOL answered {made}")
+            headers = {"Content-Type": "text/vcard; charset=utf-8", "If-None-Match": "*"}
+            cards = [gen.contact(1, i) for i in range(warmup + puts)]
+            for i, card in enumerate(cards):
+                if i == warmup:
+                    if valgrind:
+                        _control(proc.pid, True)
+                    t0 = time.perf_counter()
+                status = client.put(f"{book}{card.name}.vcf", card.body, headers).status_code
+                if status != 201:
+                    raise SystemExit(f"PUT {i} answered {status}")
+            seconds = time.perf_counter() - t0
+            if valgrind:
+                _control(proc.pid, False)
+            client.close()
+        finally:
+            proc.send_signal(signal.SIGTERM)
+            try:
+                proc.wait(timeout=120)
+            except subprocess.TimeoutExpired:
+                proc.kill()
+                proc.wait()
+        if out is None:
+            return None, seconds
+        text = out.read_text(errors="replace")
+        found = re.search(r"^totals:\s*(\d+)", text, re.M)
+        if found is None:
+            raise SystemExit("callgrind wrote no totals")
+        return int(found.group(1)), seconds
+
+
+def main(argv: list[str] | None = None) -> int:
+    p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawTextHelpFormatter)
+    p.add_argument("--puts", type=int, default=500, help="measured PUTs")
+    p.add_argument("--warmup", type=int, default=50, help="PUTs before counting starts")
+    p.add_argument("--rev", help="measure this commit (git archive) instead of the installed one")
+    p.add_argument("--no-valgrind", action="store_true", help="rate only (noisy)")
+    args = p.parse_args(argv)
+    if args.puts < 1 or args.warmup < 0:
+        raise SystemExit("--puts must be at least 1 and --warmup not negative")
+    valgrind = not args.no_valgrind
+    if valgrind and not (shutil.which("valgrind") and shutil.which("callgrind_control")):
+        raise SystemExit(
+            "valgrind is not installed (apt-get install valgrind), or use --no-valgrind"
+        )
+    with tempfile.TemporaryDirectory(prefix="hp-put-src-") as tmp:
+        src = export(args.rev, Path(tmp)) if args.rev else None
+        count, seconds = run(args.puts, args.warmup, src, valgrind)
+    what = args.rev or "installed"
+    rate = f"{args.puts / seconds:,.0f} PUTs/s" + (" under valgrind" if valgrind else "")
+    if count is None:
+        print(f"{what}: {args.puts} PUTs, {rate}")
+    else:
+        each = f"{count / args.puts:,.0f} per PUT"
+        print(f"{what}: {args.puts} PUTs, {count:,} instructions, {each} ({rate})")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
