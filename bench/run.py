@@ -252,6 +252,8 @@ class Run:
         peers = [s for s in names if s in servers.PEERS]
         if peers:
             servers.ensure_venv(cache, peers, self.log)
+        if args.workdir:
+            Path(args.workdir).mkdir(parents=True, exist_ok=True)
         workroot = Path(tempfile.mkdtemp(prefix="homeport-bench-", dir=args.workdir))
         meta: dict[str, Any] = {
             "command": " ".join(["python", "bench/run.py", *sys.argv[1:]]),
