@@ -5,7 +5,8 @@ instruction counts do not (repeated runs agree within 0.1%). This starts `homepo
 on a fresh data folder under `valgrind --tool=callgrind --instr-atstart=no`, makes an
 address book, sends `--warmup` PUTs, then switches counting on (`callgrind_control -i
 on`) for `--puts` more, one by one over one keep-alive connection, exactly as the
-benchmark's "create N contacts, one by one" does (its seeded contacts, `If-None-Match: *`).
+benchmark's "create N contacts, one by one" does (its seeded contacts, `If-None-Match: *`);
+with `--clients 8`, over eight connections at once, as "8 clients" does.
 The count covers every thread of the server (event loop, committer, workers) in user
 space: not the kernel's socket, file and fsync work.
 
@@ -27,6 +28,7 @@ import subprocess
 import sys
 import tarfile
 import tempfile
+import threading
 import time
 from pathlib import Path
 
@@ -85,7 +87,37 @@ def _control(pid: int, on: bool) -> None:
     subprocess.run(["callgrind_control", "-i", flag, str(pid)], check=True, capture_output=True)
 
 
-def run(puts: int, warmup: int, src: Path | None, valgrind: bool) -> tuple[int | None, float]:
+def _put_all(url: str, book: str, cards: list[gen.Item], clients: int) -> None:
+    """PUT `cards` over `clients` keep-alive connections at once (one by one when 1), as
+    the benchmark's create workloads do; any answer but 201 stops the run."""
+    headers = {"Content-Type": "text/vcard; charset=utf-8", "If-None-Match": "*"}
+    failed: list[str] = []
+    conns = [dav.LeanClient(url, (servers.USER, servers.PASSWORD), 120) for _ in range(clients)]
+
+    def worker(conn: dav.LeanClient, mine: list[gen.Item]) -> None:
+        for card in mine:
+            status = conn.put(f"{book}{card.name}.vcf", card.body, headers).status_code
+            if status != 201:
+                failed.append(f"PUT {card.name} answered {status}")
+                return
+
+    threads = [
+        threading.Thread(target=worker, args=(conn, cards[i::clients]))
+        for i, conn in enumerate(conns)
+    ]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    for conn in conns:
+        conn.close()
+    if failed:
+        raise SystemExit(failed[0])
+
+
+def run(
+    puts: int, warmup: int, src: Path | None, valgrind: bool, clients: int = 1
+) -> tuple[int | None, float]:
     """(instructions, or None without valgrind; seconds of the measured PUTs)."""
     with tempfile.TemporaryDirectory(prefix="hp-put-instr-") as tmp:
         data = Path(tmp) / "data"
@@ -114,20 +146,17 @@ def run(puts: int, warmup: int, src: Path | None, valgrind: bool) -> tuple[int |
             ).status_code
             if made != 201:
                 raise SystemExit(f"MKCOL answered {made}")
-            headers = {"Content-Type": "text/vcard; charset=utf-8", "If-None-Match": "*"}
+            client.close()
+            url = f"http://127.0.0.1:{port}"
             cards = [gen.contact(1, i) for i in range(warmup + puts)]
-            for i, card in enumerate(cards):
-                if i == warmup:
-                    if valgrind:
-                        _control(proc.pid, True)
-                    t0 = time.perf_counter()
-                status = client.put(f"{book}{card.name}.vcf", card.body, headers).status_code
-                if status != 201:
-                    raise SystemExit(f"PUT {i} answered {status}")
+            _put_all(url, book, cards[:warmup], clients)
+            if valgrind:
+                _control(proc.pid, True)
+            t0 = time.perf_counter()
+            _put_all(url, book, cards[warmup:], clients)
             seconds = time.perf_counter() - t0
             if valgrind:
                 _control(proc.pid, False)
-            client.close()
         finally:
             proc.send_signal(signal.SIGTERM)
             try:
@@ -148,11 +177,14 @@ def main(argv: list[str] | None = None) -> int:
     p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawTextHelpFormatter)
     p.add_argument("--puts", type=int, default=500, help="measured PUTs")
     p.add_argument("--warmup", type=int, default=50, help="PUTs before counting starts")
+    p.add_argument(
+        "--clients", type=int, default=1, help="concurrent connections (8: the group commit)"
+    )
     p.add_argument("--rev", help="measure this commit (git archive) instead of the installed one")
     p.add_argument("--no-valgrind", action="store_true", help="rate only (noisy)")
     args = p.parse_args(argv)
-    if args.puts < 1 or args.warmup < 0:
-        raise SystemExit("--puts must be at least 1 and --warmup not negative")
+    if args.puts < 1 or args.warmup < 0 or args.clients < 1:
+        raise SystemExit("--puts and --clients must be at least 1, --warmup not negative")
     valgrind = not args.no_valgrind
     if valgrind and not (shutil.which("valgrind") and shutil.which("callgrind_control")):
         raise SystemExit(
@@ -160,8 +192,8 @@ def main(argv: list[str] | None = None) -> int:
         )
     with tempfile.TemporaryDirectory(prefix="hp-put-src-") as tmp:
         src = export(args.rev, Path(tmp)) if args.rev else None
-        count, seconds = run(args.puts, args.warmup, src, valgrind)
-    what = args.rev or "installed"
+        count, seconds = run(args.puts, args.warmup, src, valgrind, args.clients)
+    what = (args.rev or "installed") + (f", {args.clients} clients" if args.clients > 1 else "")
     rate = f"{args.puts / seconds:,.0f} PUTs/s" + (" under valgrind" if valgrind else "")
     if count is None:
         print(f"{what}: {args.puts} PUTs, {rate}")

@@ -26,6 +26,18 @@ def test_puts_run_without_valgrind() -> None:
     assert re.search(r"installed: 20 PUTs, [\d,]+ PUTs/s$", out.stdout.strip()), out.stdout
 
 
+def test_puts_from_eight_clients_at_once() -> None:
+    out = run("--puts", "24", "--warmup", "8", "--clients", "8", "--no-valgrind")
+    assert out.returncode == 0, out.stderr
+    assert re.search(r"installed, 8 clients: 24 PUTs, [\d,]+ PUTs/s$", out.stdout.strip())
+
+
+def test_bad_counts_are_refused() -> None:
+    out = run("--clients", "0", "--no-valgrind")
+    assert out.returncode != 0
+    assert "--clients must be at least 1" in out.stderr
+
+
 @pytest.mark.skipif(shutil.which("valgrind") is None, reason="valgrind is not installed")
 def test_callgrind_counts_the_measured_puts_only() -> None:
     out = run("--puts", "10", "--warmup", "3")
