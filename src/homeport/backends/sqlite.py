@@ -275,29 +275,15 @@ def _revision(row: tuple[Any, ...]) -> Revision:
 
 
 _KINDS = {kind.value: kind for kind in CollectionKind}
-# `_collection` fills these fields by name, in this order (the columns of _COLL_COLS).
-_COLLECTION_FIELDS = (
-    "id",
-    "owner",
-    "path",
-    "kind",
-    "created_seq",
-    "sync_seq",
-    "displayname",
-    "description",
-    "color",
-    "order",
-    "components",
-    "deleted_seq",
-)
-assert tuple(f.name for f in dataclasses.fields(Collection)) == _COLLECTION_FIELDS
 
 
 def _collection(row: tuple[Any, ...]) -> Collection:
     """A Collection from a row of `_COLL_COLS`. Every request that names a collection
     builds one or two (resolve, then the write's own check): filling the instance dict
     directly costs a third of the frozen dataclass's ``__init__`` (one
-    ``object.__setattr__`` per field), as `_items` does for item rows."""
+    ``object.__setattr__`` per field), as `_items` does for item rows. A property test
+    (tests/unit/store/test_sqlite_rows.py) checks the result equals the constructor's,
+    so a field added to Collection but not here fails it."""
     (id_, owner, path, kind, created_seq, sync_seq, name, description, color, order) = row[:10]
     coll = object.__new__(Collection)
     coll.__dict__.update(
