@@ -2,7 +2,7 @@
 
 Each command's module is imported only when that command runs (or help lists it): a
 server started with `homeport serve` then carries neither the replication tools nor the
-table renderer of `status` and `history` (about 5 MB of resident memory).
+table renderer of `status` and `history` (about 3 MB of resident memory).
 """
 
 from __future__ import annotations

@@ -38,7 +38,7 @@ class VCardProperty(NamedTuple):
     `name` and parameter names are upper-case; `value` is the raw text (still escaped),
     `text` the value with RFC 6350 section 3.4 escapes resolved. A named tuple rather
     than a frozen dataclass: a card makes one per line on every PUT, and a frozen
-    dataclass sets each field through `object.__setattr__` (4x the construction cost).
+    dataclass sets each field through `object.__setattr__` (0.6 against 0.25 us each).
     """
 
     name: str
@@ -147,8 +147,9 @@ def unfolded_lines(text: str) -> list[str]:
     6350 section 3.2), split at CRLF, LF or CR.
 
     Cards break lines with CRLF or LF throughout and fold with a space: `str` methods then
-    do in 2 us what the two regular expressions take 17 for (a property test checks both
-    agree). Mixed or lone CRs and folds with a tab take the expressions."""
+    give the same lines as the two regular expressions, which scan every character (5
+    against 12 us per card over the benchmark's cards; a property test checks both agree).
+    Mixed or lone CRs and folds with a tab take the expressions."""
     lf = text.replace("\r\n", "\n") if "\r" in text else text
     if "\r" not in lf and "\n\t" not in lf:
         return lf.replace("\n ", "").split("\n")
@@ -166,21 +167,21 @@ def parse_content_line(line: str) -> VCardProperty:
     """One unfolded content line (RFC 6350 section 3.3), quoted parameter values included.
 
     Lines without quoted parameters are split with one regular expression and `str`
-    methods (a third of the time); the general parser below gives the same answer for
-    them (property test) and handles the rest, errors included."""
+    methods; the general parser below gives the same answer for them (property test) and
+    handles the rest, errors included."""
     plain = _PLAIN_HEAD.match(line)
     if plain is not None:
         group, name, raw = plain.groups()
         value = line[plain.end() :]
         if not raw:
             return VCardProperty(name.upper(), value, group)
-        params = _plain_params(raw, name.upper()[:40])
+        params = _plain_params(raw)
         if params is not None:
             return VCardProperty(name.upper(), value, group, params)
     return _parse_content_line(line)
 
 
-def _plain_params(raw: str, prop: str) -> tuple[tuple[str, tuple[str, ...]], ...] | None:
+def _plain_params(raw: str) -> tuple[tuple[str, tuple[str, ...]], ...] | None:
     """`;A=x,y;B` (no quotes, no ":") as the general parser reads it; None when a
     parameter needs its checks (an empty name), so that it raises its own error."""
     params: list[tuple[str, tuple[str, ...]]] = []
