@@ -81,3 +81,14 @@ def test_every_command_resolves() -> None:
         command = cli.get_command(ctx, name)
         assert isinstance(command, click.Command), name
     assert cli.get_command(ctx, "no-such-command") is None
+
+
+def test_the_replication_package_exports_every_name_lazily() -> None:
+    import importlib
+
+    import homeport.replication as replication
+
+    assert sorted(replication.__all__) == sorted(replication._HOME)
+    for name, home in replication._HOME.items():
+        module = importlib.import_module(f"homeport.replication.{home}")
+        assert getattr(replication, name) is getattr(module, name), name
