@@ -3,7 +3,9 @@
 The replica format is described in docs/replica-format.md. The public surface:
 
 - `Replicator` / `start()`: ship the change log, blobs and snapshots to every target;
-- `plan_restore`, `execute_restore`, `verify_restore`, `commit_restore`, `restore`;
+- `plan_restore`, `execute_restore`, `verify_restore`, `commit_restore` (the module
+  `homeport.replication.restore` also has `restore()`, the four in one: a lazily exported
+  function of that name would be shadowed by the module once anything imports it);
 - `run_drill`, `record_drill`;
 - `ReplicaTarget` (the contract), `open_target`, `FileTarget`, `S3Target`;
 - `Sealer`, `load_identities` (age + zstd);
@@ -27,7 +29,6 @@ if TYPE_CHECKING:
         commit_restore,
         execute_restore,
         plan_restore,
-        restore,
         verify_restore,
     )
     from homeport.replication.settings import ReplicationSettings, TargetSettings
@@ -48,7 +49,6 @@ _HOME: dict[str, str] = {
             "commit_restore",
             "execute_restore",
             "plan_restore",
-            "restore",
             "verify_restore",
         ),
         "restore",
@@ -91,7 +91,6 @@ __all__ = [
     "read_drills",
     "read_status",
     "record_drill",
-    "restore",
     "run_drill",
     "start",
     "verify_restore",
