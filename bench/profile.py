@@ -17,6 +17,8 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
 
+from bench.servers import stop_process
+
 
 @contextmanager
 def pyspy(pid: int, out: Path, idle: bool = False, rate: int = 200) -> Iterator[None]:
@@ -34,12 +36,7 @@ def pyspy(pid: int, out: Path, idle: bool = False, rate: int = 200) -> Iterator[
     try:
         yield
     finally:
-        proc.send_signal(signal.SIGINT)
-        try:
-            proc.wait(timeout=60)
-        except subprocess.TimeoutExpired:
-            proc.kill()
-            proc.wait(timeout=10)
+        stop_process(proc, signal.SIGINT, 60)  # py-spy writes its file on SIGINT
 
 
 _LINE = re.compile(r":\d+\)$")

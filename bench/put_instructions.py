@@ -20,10 +20,8 @@ runs the same PUTs without callgrind and prints their rate (quick, noisy).
 from __future__ import annotations
 
 import argparse
-import os
 import re
 import shutil
-import signal
 import subprocess
 import sys
 import tarfile
@@ -36,8 +34,6 @@ ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
 from bench import dav, gen, servers  # noqa: E402
-
-HOMEPORT = (sys.executable, "-m", "homeport")
 
 
 def export(rev: str, into: Path) -> Path:
@@ -53,33 +49,6 @@ def export(rev: str, into: Path) -> Path:
     with tarfile.open(archive) as tar:
         tar.extractall(into, filter="data")
     return into / "src"
-
-
-def _start(data: Path, port: int, env: dict[str, str], out: Path | None) -> subprocess.Popen[bytes]:
-    cmd = [*HOMEPORT, "serve", "--data", str(data)]
-    cmd += ["--listen", f"127.0.0.1:{port}"]
-    if out is not None:
-        vg = ["valgrind", "--tool=callgrind", "--instr-atstart=no"]
-        cmd = [*vg, f"--callgrind-out-file={out}", *cmd]
-    log = open(data.parent / "server.log", "wb")  # noqa: SIM115 (closed with the process)
-    return subprocess.Popen(cmd, stdout=log, stderr=subprocess.STDOUT, env=env)
-
-
-def _connect(url: str, proc: subprocess.Popen[bytes], timeout: float) -> dav.LeanClient:
-    """A client once the server answers (under valgrind, start-up takes a while)."""
-    deadline = time.monotonic() + timeout
-    while True:
-        if proc.poll() is not None:
-            raise SystemExit(f"the server exited ({proc.returncode}) before answering")
-        client = dav.LeanClient(url, (servers.USER, servers.PASSWORD), 120)
-        try:
-            client.request("PROPFIND", f"/dav/{servers.USER}/", b"", {"Depth": "0"})
-            return client
-        except OSError:
-            client.close()
-            if time.monotonic() > deadline:
-                raise SystemExit("the server did not answer in time") from None
-            time.sleep(0.5)
 
 
 def _control(pid: int, on: bool) -> None:
@@ -120,51 +89,37 @@ def run(
 ) -> tuple[int | None, float]:
     """(instructions, or None without valgrind; seconds of the measured PUTs)."""
     with tempfile.TemporaryDirectory(prefix="hp-put-instr-") as tmp:
-        data = Path(tmp) / "data"
-        env = dict(os.environ, HOMEPORT_LOG_LEVEL="warning")
-        if src is not None:
-            env["PYTHONPATH"] = str(src)
-        subprocess.run(
-            [*HOMEPORT, "user", "add", servers.USER, "--password-stdin", "--data", str(data)],
-            input=servers.PASSWORD + "\n",
-            text=True,
-            check=True,
-            capture_output=True,
-            env=env,
+        out = Path(tmp) / "callgrind.out"
+        wrapper = ["valgrind", "--tool=callgrind", "--instr-atstart=no"]
+        wrapper.append(f"--callgrind-out-file={out}")
+        # Under valgrind the server takes tens of seconds to start.
+        server = servers.start_homeport(
+            Path(tmp), src, wrapper if valgrind else (), ready_timeout=600
         )
-        out = Path(tmp) / "callgrind.out" if valgrind else None
-        port = servers.free_port()
-        proc = _start(data, port, env, out)
         try:
-            client = _connect(f"http://127.0.0.1:{port}", proc, 600)
-            book = f"/dav/{servers.USER}/put-instructions/"
+            client = dav.LeanClient(server.url, server.auth, 120)
+            book = server.addressbook("put-instructions")
             made = client.request(
                 "MKCOL",
                 book,
                 dav.mkaddressbook_body("put-instructions"),
                 {"Content-Type": "application/xml"},
             ).status_code
+            client.close()
             if made != 201:
                 raise SystemExit(f"MKCOL answered {made}")
-            client.close()
-            url = f"http://127.0.0.1:{port}"
             cards = [gen.contact(1, i) for i in range(warmup + puts)]
-            _put_all(url, book, cards[:warmup], clients)
+            _put_all(server.url, book, cards[:warmup], clients)
             if valgrind:
-                _control(proc.pid, True)
+                _control(server.pid, True)
             t0 = time.perf_counter()
-            _put_all(url, book, cards[warmup:], clients)
+            _put_all(server.url, book, cards[warmup:], clients)
             seconds = time.perf_counter() - t0
             if valgrind:
-                _control(proc.pid, False)
+                _control(server.pid, False)
         finally:
-            proc.send_signal(signal.SIGTERM)
-            try:
-                proc.wait(timeout=120)
-            except subprocess.TimeoutExpired:
-                proc.kill()
-                proc.wait()
-        if out is None:
+            server.stop(timeout=120)  # callgrind writes its file on the way out
+        if not valgrind:
             return None, seconds
         text = out.read_text(errors="replace")
         found = re.search(r"^totals:\s*(\d+)", text, re.M)

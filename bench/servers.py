@@ -13,7 +13,7 @@ import socket
 import subprocess
 import sys
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -93,14 +93,21 @@ class Server:
     def alive(self) -> bool:
         return self.proc.poll() is None
 
-    def stop(self) -> None:
-        if self.proc.poll() is None:
-            self.proc.send_signal(signal.SIGTERM)
-            try:
-                self.proc.wait(timeout=20)
-            except subprocess.TimeoutExpired:
-                self.proc.kill()
-                self.proc.wait(timeout=20)
+    def stop(self, timeout: float = 20) -> None:
+        stop_process(self.proc, signal.SIGTERM, timeout)
+
+
+def stop_process(
+    proc: subprocess.Popen[bytes], sig: int = signal.SIGTERM, timeout: float = 20
+) -> None:
+    """Ask `proc` to stop with `sig`, and kill it if it has not after `timeout` seconds."""
+    if proc.poll() is None:
+        proc.send_signal(sig)
+        try:
+            proc.wait(timeout=timeout)
+        except subprocess.TimeoutExpired:
+            proc.kill()
+            proc.wait(timeout=20)
 
 
 def _wait_ready(server: Server, timeout: float = 60) -> None:
@@ -128,9 +135,15 @@ def _popen(cmd: list[str], log: Path, env: dict[str, str] | None = None) -> subp
         )
 
 
-def start_homeport(workdir: Path, src: Path | None = None) -> Server:
+def start_homeport(
+    workdir: Path,
+    src: Path | None = None,
+    wrapper: Sequence[str] = (),
+    ready_timeout: float = 60,
+) -> Server:
     """`src`: run Homeport from this source folder (e.g. an exported commit) instead of
-    the installed package."""
+    the installed package. `wrapper`: a command the server runs under (valgrind, say),
+    which may need a longer `ready_timeout`."""
     data = workdir / "data"
     env = dict(os.environ, HOMEPORT_LOG_LEVEL="warning")
     if src is not None:
@@ -158,12 +171,12 @@ def start_homeport(workdir: Path, src: Path | None = None) -> Server:
     )
     port = free_port()
     log = workdir / "server.log"
-    cmd = [sys.executable, "-m", "homeport", "serve", "--data", str(data)]
+    cmd = [*wrapper, sys.executable, "-m", "homeport", "serve", "--data", str(data)]
     proc = _popen([*cmd, "--listen", f"127.0.0.1:{port}"], log, env)
     url = f"http://127.0.0.1:{port}"
     home = f"/dav/{USER}/"
     server = Server("homeport", url, proc, data, log, home, home, (USER, PASSWORD))
-    _wait_ready(server)
+    _wait_ready(server, ready_timeout)
     return server
 
 
