@@ -85,9 +85,15 @@ def _put_all(url: str, book: str, cards: list[gen.Item], clients: int) -> None:
 
 
 def run(
-    puts: int, warmup: int, src: Path | None, valgrind: bool, clients: int = 1
+    puts: int,
+    warmup: int,
+    src: Path | None,
+    valgrind: bool,
+    clients: int = 1,
+    keep: Path | None = None,
 ) -> tuple[int | None, float]:
-    """(instructions, or None without valgrind; seconds of the measured PUTs)."""
+    """(instructions, or None without valgrind; seconds of the measured PUTs).
+    `keep`: copy callgrind's file there, for `callgrind_annotate`."""
     with tempfile.TemporaryDirectory(prefix="hp-put-instr-") as tmp:
         out = Path(tmp) / "callgrind.out"
         wrapper = ["valgrind", "--tool=callgrind", "--instr-atstart=no"]
@@ -121,6 +127,8 @@ def run(
             server.stop(timeout=120)  # callgrind writes its file on the way out
         if not valgrind:
             return None, seconds
+        if keep is not None:
+            shutil.copyfile(out, keep)
         text = out.read_text(errors="replace")
         found = re.search(r"^totals:\s*(\d+)", text, re.M)
         if found is None:
@@ -137,9 +145,14 @@ def main(argv: list[str] | None = None) -> int:
     )
     p.add_argument("--rev", help="measure this commit (git archive) instead of the installed one")
     p.add_argument("--no-valgrind", action="store_true", help="rate only (noisy)")
+    p.add_argument(
+        "--keep-profile", type=Path, help="copy callgrind's output file here (callgrind_annotate)"
+    )
     args = p.parse_args(argv)
     if args.puts < 1 or args.warmup < 0 or args.clients < 1:
         raise SystemExit("--puts and --clients must be at least 1, --warmup not negative")
+    if args.keep_profile is not None and args.no_valgrind:
+        raise SystemExit("--keep-profile needs valgrind")
     valgrind = not args.no_valgrind
     if valgrind and not (shutil.which("valgrind") and shutil.which("callgrind_control")):
         raise SystemExit(
@@ -147,7 +160,7 @@ def main(argv: list[str] | None = None) -> int:
         )
     with tempfile.TemporaryDirectory(prefix="hp-put-src-") as tmp:
         src = export(args.rev, Path(tmp)) if args.rev else None
-        count, seconds = run(args.puts, args.warmup, src, valgrind, args.clients)
+        count, seconds = run(args.puts, args.warmup, src, valgrind, args.clients, args.keep_profile)
     what = (args.rev or "installed") + (f", {args.clients} clients" if args.clients > 1 else "")
     rate = f"{args.puts / seconds:,.0f} PUTs/s" + (" under valgrind" if valgrind else "")
     if count is None:

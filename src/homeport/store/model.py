@@ -5,6 +5,7 @@ from __future__ import annotations
 import enum
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
+from typing import NamedTuple
 
 
 def now_us() -> int:
@@ -142,9 +143,11 @@ class NewRevision:
     end_us: int | None = None
 
 
-@dataclass(frozen=True)
-class Change:
-    """What sync-collection reports for one name: its current item, or None if deleted."""
+class Change(NamedTuple):
+    """What sync-collection reports for one name: its current item, or None if deleted.
+
+    A named tuple, not a frozen dataclass: a sync builds one per item by the thousand,
+    and a dataclass's ``__init__`` sets each field through ``object.__setattr__``."""
 
     name: str
     seq: int
