@@ -39,14 +39,26 @@ def test_bad_counts_are_refused() -> None:
 
 
 @pytest.mark.skipif(shutil.which("valgrind") is None, reason="valgrind is not installed")
-def test_callgrind_counts_the_measured_puts_only() -> None:
-    out = run("--puts", "10", "--warmup", "3")
+def test_callgrind_counts_the_measured_puts_only(tmp_path: Path) -> None:
+    kept = tmp_path / "put.callgrind"
+    out = run("--puts", "10", "--warmup", "3", "--keep-profile", str(kept))
     assert out.returncode == 0, out.stderr
     found = re.search(r"([\d,]+) instructions, ([\d,]+) per PUT", out.stdout)
     assert found is not None, out.stdout
     each = int(found.group(2).replace(",", ""))
     # A PUT costs a few million instructions, not the billion that start-up would add.
     assert 200_000 < each < 50_000_000, each
+    # The kept file is callgrind's own, with the total the script reported.
+    totals = re.search(r"^totals:\s*(\d+)", kept.read_text(errors="replace"), re.M)
+    assert totals is not None
+    assert int(totals.group(1)) == int(found.group(1).replace(",", ""))
+
+
+def test_keeping_a_profile_needs_valgrind(tmp_path: Path) -> None:
+    out = run("--no-valgrind", "--keep-profile", str(tmp_path / "x"), "--puts", "1")
+    assert out.returncode != 0
+    assert "--keep-profile needs valgrind" in out.stderr
+    assert not (tmp_path / "x").exists()
 
 
 def test_an_unknown_commit_is_a_clear_error() -> None:
