@@ -18,10 +18,13 @@ from __future__ import annotations
 import re
 from collections.abc import Callable, Iterable
 
-from homeport.formats.vcard import VCardProperty, parse_content_line, parse_vcard
+from homeport.formats.vcard import (
+    VCardProperty,
+    parse_content_line,
+    parse_vcard,
+    unfolded_lines,
+)
 
-_FOLD = re.compile(r"\r\n[ \t]|\n[ \t]|\r[ \t]")
-_NEWLINE = re.compile(r"\r\n|\n|\r")
 _VERSION_LINE = re.compile(rb"(?m)^VERSION:([0-9.]+)\r?$")
 _DATA_URI = re.compile(r"data:([\w.+-]+/[\w.+-]+)?(;[^,]*)?,(.*)", re.DOTALL | re.IGNORECASE)
 _DATE_3 = re.compile(r"(\d{4})-(\d{2})-(\d{2})(.*)")
@@ -49,7 +52,7 @@ def convert_vcard(body: bytes, version: str) -> bytes:
     card = parse_vcard(body)
     if card.version == version:
         return body
-    lines = [line for line in _NEWLINE.split(_FOLD.sub("", body.decode("utf-8-sig"))) if line]
+    lines = [line for line in unfolded_lines(body.decode("utf-8-sig")) if line]
     convert: Callable[[VCardProperty], Iterable[VCardProperty]] = (
         _to_4 if version == "4.0" else _to_3
     )
