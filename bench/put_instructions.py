@@ -153,6 +153,8 @@ def main(argv: list[str] | None = None) -> int:
         raise SystemExit("--puts and --clients must be at least 1, --warmup not negative")
     if args.keep_profile is not None and args.no_valgrind:
         raise SystemExit("--keep-profile needs valgrind")
+    if args.keep_profile is not None and not args.keep_profile.resolve().parent.is_dir():
+        raise SystemExit(f"--keep-profile: no folder {str(args.keep_profile.parent)!r}")
     valgrind = not args.no_valgrind
     if valgrind and not (shutil.which("valgrind") and shutil.which("callgrind_control")):
         raise SystemExit(

@@ -61,6 +61,13 @@ def test_keeping_a_profile_needs_valgrind(tmp_path: Path) -> None:
     assert not (tmp_path / "x").exists()
 
 
+def test_a_profile_into_a_missing_folder_is_refused_before_the_run(tmp_path: Path) -> None:
+    out = run("--keep-profile", str(tmp_path / "no-such" / "x"), "--puts", "1")
+    assert out.returncode != 0
+    assert "--keep-profile: no folder" in out.stderr
+    assert "Traceback" not in out.stderr
+
+
 def test_an_unknown_commit_is_a_clear_error() -> None:
     out = run("--rev", "no-such-commit", "--no-valgrind", "--puts", "1")
     assert out.returncode != 0
