@@ -19,49 +19,12 @@ from __future__ import annotations
 from datetime import UTC, datetime, timedelta
 from functools import lru_cache
 
+from homeport.formats.contentlines import ContentLine, logical_lines
+
 _EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
 _DAY_US = 86_400_000_000
 _DROPPED_IN_SERIES = frozenset({"RRULE", "EXDATE"})
 _REFUSED = frozenset({"RDATE", "EXRULE", "RECURRENCE-ID"})
-
-
-class _Line:
-    """One logical content line: its unfolded text, and the raw (folded) lines."""
-
-    __slots__ = ("name", "params", "raw", "value")
-
-    def __init__(self, unfolded: str, raw: str) -> None:
-        self.raw = raw
-        head, _, self.value = _split_value(unfolded)
-        parts = head.split(";")
-        self.name = parts[0].strip().upper()
-        self.params = {
-            key.strip().upper(): val.strip().strip('"')
-            for key, _, val in (p.partition("=") for p in parts[1:])
-        }
-
-
-def _split_value(line: str) -> tuple[str, str, str]:
-    """(name and parameters, ':', value): the first colon outside a quoted string."""
-    quoted = False
-    for i, ch in enumerate(line):
-        if ch == '"':
-            quoted = not quoted
-        elif ch == ":" and not quoted:
-            return line[:i], ":", line[i + 1 :]
-    return line, "", ""
-
-
-def _logical_lines(text: str) -> list[tuple[str, str]]:
-    out: list[tuple[str, str]] = []
-    for physical in text.split("\n"):
-        physical = physical.rstrip("\r")
-        if physical[:1] in (" ", "\t") and out:
-            unfolded, raw = out[-1]
-            out[-1] = (unfolded + physical[1:], raw + "\r\n" + physical)
-        elif physical.strip():
-            out.append((physical, physical))
-    return out
 
 
 def _utc_text(us: int) -> str:
@@ -79,7 +42,7 @@ def _day_text(day: int) -> str:
     return f"{t.year:04d}{t.month:02d}{t.day:02d}"
 
 
-def _kind(line: _Line) -> str:
+def _kind(line: ContentLine) -> str:
     """How a DTSTART/DTEND value is written: utc, tzid, floating or date."""
     if line.params.get("VALUE", "").upper() == "DATE" or len(line.value.strip()) == 8:
         return "date"
@@ -99,11 +62,11 @@ def expand_text(
     except UnicodeDecodeError:
         return None
     header: list[str] = []
-    lines: list[_Line] = []
+    lines: list[ContentLine] = []
     depth = 0
     inside = False
     seen = 0
-    for unfolded, raw in _logical_lines(text):
+    for unfolded, raw in logical_lines(text):
         upper = unfolded.upper()
         if upper.startswith("BEGIN:"):
             depth += 1
@@ -112,19 +75,19 @@ def expand_text(
                 seen += inside
                 continue
             if depth > 2 and inside:
-                lines.append(_Line(unfolded, raw))
+                lines.append(ContentLine(unfolded, raw))
             continue
         if upper.startswith("END:"):
             depth -= 1
             if depth >= 2 and inside:
-                lines.append(_Line(unfolded, raw))
+                lines.append(ContentLine(unfolded, raw))
             elif depth == 1:
                 inside = False
             continue
         if depth == 1:
             header.append(raw)
         elif inside:
-            lines.append(_Line(unfolded, raw))
+            lines.append(ContentLine(unfolded, raw))
     if seen != 1:
         return None  # overrides, or not exactly one component: the full path decides
     return _write(header, lines, component, instances, recurring)
@@ -132,13 +95,13 @@ def expand_text(
 
 def _write(
     header: list[str],
-    lines: list[_Line],
+    lines: list[ContentLine],
     component: str,
     instances: list[tuple[int, int]],
     recurring: bool,
 ) -> bytes | None:
-    start: _Line | None = None
-    end: _Line | None = None
+    start: ContentLine | None = None
+    end: ContentLine | None = None
     kept: list[str] = []
     nested = 0
     for line in lines:
