@@ -40,6 +40,7 @@ from homeport.formats.filters import (
     TimeRange,
 )
 from homeport.formats.icalendar import EPSILON, CalendarObject, parse_calendar_object
+from homeport.formats.simpleseries import series_index
 from homeport.formats.textexpand import expand_text
 from homeport.formats.vcard import parse_vcard
 from homeport.namespaces import CALDAV, CARDDAV
@@ -528,6 +529,18 @@ class Items:
             single = span_index(item.component, item.start_us, item.end_us)
             self.instances.put(item.content_hash, single)
             return bool(single.overlaps(start, end)), body, None
+        if (
+            item.component == "VEVENT"
+            and not isinstance(entry, _Unlistable)
+            and start is not None
+            and end is not None
+        ):
+            # a plain series, listed from its text (`formats.simpleseries`): at most
+            # MAX_LISTED_INSTANCES cheap steps, so not charged to `listing`
+            series = series_index(body, start, end)
+            if series is not None:
+                self.instances.put(item.content_hash, series)
+                return bool(series.overlaps(start, end)), body, None
         try:
             obj = parse_calendar_object(body)
         except ValidationError:

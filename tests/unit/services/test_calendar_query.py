@@ -65,6 +65,9 @@ EVENTS = {
         "ended", "DTSTART:20250106T090000Z", "DTEND:20250106T100000Z", "RRULE:FREQ=DAILY;COUNT=5"
     ),
     "later.ics": cal("later", "DTSTART:20250601T100000Z", "DTEND:20250601T110000Z"),
+    "monthly.ics": cal(
+        "monthly", "DTSTART:20250115T100000Z", "DTEND:20250115T110000Z", "RRULE:FREQ=MONTHLY"
+    ),
 }
 MARCH = TimeRange(datetime(2025, 3, 10, tzinfo=UTC), datetime(2025, 4, 10, tzinfo=UTC))
 
@@ -108,7 +111,7 @@ class ParseCounter:
         monkeypatch.setattr(items_module, "parse_calendar_object", counting)
 
 
-def test_a_bare_time_range_after_put_parses_only_series(
+def test_a_bare_time_range_after_put_parses_only_series_of_uncommon_shapes(
     svc: Services, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     calendar = svc.collections.get(ALICE, "alice", "calendar")
@@ -123,9 +126,12 @@ def test_a_bare_time_range_after_put_parses_only_series(
             "allday.ics",
             "instant.ics",
             "weekly.ics",
+            "monthly.ics",
         }
     )
-    assert parses.calls == 1  # the open weekly series: listed once, around the range
+    # the monthly series is listed once, around the range, by the full path; the weekly
+    # one (a plain rule with an EXDATE) from its text by `formats.simpleseries`
+    assert parses.calls == 1
     again = svc.items.calendar_query(ALICE, calendar, CalendarQuery(in_range(MARCH)))
     assert names(again) == names(got) and parses.calls == 1
 
@@ -138,7 +144,7 @@ def test_after_a_restart_single_events_are_recognised_without_parsing(
     parses = ParseCounter(monkeypatch)
     got = fresh.calendar_query(ALICE, calendar, CalendarQuery(in_range(MARCH)))
     assert names(got) == expected(MARCH)
-    # the weekly series, and the instant (its indexed span is padded) are parsed
+    # the monthly series, and the instant (its indexed span is padded) are parsed
     assert parses.calls == 2
 
 
@@ -205,7 +211,7 @@ def test_other_filters_take_the_full_path(svc: Services) -> None:
         comp_filters=(CompFilter("VEVENT", time_range=MARCH, prop_filters=(PropFilter("RRULE"),)),),
     )
     got = svc.items.calendar_query(ALICE, calendar, CalendarQuery(flt))
-    assert names(got) == {"weekly.ics"}
+    assert names(got) == {"weekly.ics", "monthly.ics"}
 
 
 def test_too_many_instances_is_refused(svc: Services) -> None:
