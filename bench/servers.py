@@ -140,35 +140,38 @@ def start_homeport(
     src: Path | None = None,
     wrapper: Sequence[str] = (),
     ready_timeout: float = 60,
+    add_user: bool = True,
 ) -> Server:
     """`src`: run Homeport from this source folder (e.g. an exported commit) instead of
     the installed package. `wrapper`: a command the server runs under (valgrind, say),
-    which may need a longer `ready_timeout`."""
+    which may need a longer `ready_timeout`. `add_user` False: serve a data folder that
+    already has the bench user (a kept one)."""
     data = workdir / "data"
     env = dict(os.environ, HOMEPORT_LOG_LEVEL="warning")
     if src is not None:
         env["PYTHONPATH"] = os.pathsep.join(
             [str(src), *filter(None, [os.environ.get("PYTHONPATH")])]
         )
-    subprocess.run(
-        [
-            sys.executable,
-            "-m",
-            "homeport",
-            "user",
-            "add",
-            USER,
-            "--password-stdin",
-            "--data",
-            str(data),
-        ],
-        input=PASSWORD + "\n",
-        text=True,
-        check=True,
-        capture_output=True,
-        timeout=120,
-        env=env,
-    )
+    if add_user:
+        subprocess.run(
+            [
+                sys.executable,
+                "-m",
+                "homeport",
+                "user",
+                "add",
+                USER,
+                "--password-stdin",
+                "--data",
+                str(data),
+            ],
+            input=PASSWORD + "\n",
+            text=True,
+            check=True,
+            capture_output=True,
+            timeout=120,
+            env=env,
+        )
     port = free_port()
     log = workdir / "server.log"
     cmd = [*wrapper, sys.executable, "-m", "homeport", "serve", "--data", str(data)]
