@@ -38,6 +38,7 @@ _RULE_PARTS = frozenset({"FREQ", "INTERVAL", "COUNT", "UNTIL", "WKST"})
 #: Properties of the VEVENT that make it something other than a plain series.
 _REFUSED = frozenset({"RDATE", "EXRULE", "RECURRENCE-ID"})
 _WANTED = frozenset({"DTSTART", "DTEND", "DURATION", "RRULE"})
+_READ = _WANTED | {"EXDATE"}
 
 
 @dataclass(frozen=True, slots=True)
@@ -92,6 +93,8 @@ def _event_properties(text: str) -> tuple[dict[str, ContentLine], list[ContentLi
             continue
         if name in _REFUSED:
             return None
+        if name in _READ and '"' in unfolded.split(":", 1)[0]:
+            return None  # a quoted parameter may hide ';' or ':': the full parser reads it
         if name == "EXDATE":
             exdates.append(ContentLine(unfolded, raw))
         elif name in _WANTED:

@@ -276,6 +276,9 @@ def test_a_short_series_is_listed_whole() -> None:
         ("DTSTART;VALUE=DATE:20250106", "DURATION:PT1H", "RRULE:FREQ=DAILY"),
         ("DTSTART:20250106T090000Z", "RRULE:FREQ=DAILY", "RRULE:FREQ=WEEKLY"),
         ("DTSTART:20250106T090000Z",),
+        # a quoted parameter that looks like a TZID: the time is floating
+        ('DTSTART;X-A="x;TZID=America/New_York":20250106T090000', "RRULE:FREQ=WEEKLY"),
+        ('DTSTART;TZID="Europe/Berlin":20250106T090000', "RRULE:FREQ=WEEKLY"),
         # 2:30 on 30 March 2025 does not exist in Berlin
         ("DTSTART;TZID=Europe/Berlin:20250323T023000", "RRULE:FREQ=WEEKLY;COUNT=3"),
     ],
