@@ -4,6 +4,9 @@ answer common questions without building an icalendar tree (`textexpand`,
 
 from __future__ import annotations
 
+from collections.abc import Mapping
+from types import MappingProxyType
+
 
 class ContentLine:
     """One logical content line: its name and parameters (upper-cased keys, quotes
@@ -13,13 +16,23 @@ class ContentLine:
 
     def __init__(self, unfolded: str, raw: str) -> None:
         self.raw = raw
-        head, _, self.value = split_value(unfolded)
-        parts = head.split(";")
-        self.name = parts[0].strip().upper()
-        self.params = {
-            key.strip().upper(): val.strip().strip('"')
-            for key, _, val in (p.partition("=") for p in parts[1:])
-        }
+        # Most lines quote nothing: then the first colon ends the name and parameters
+        # (a character-by-character scan was a tenth of an expansion's time).
+        if '"' in unfolded:
+            head, _, self.value = split_value(unfolded)
+        else:
+            head, _, self.value = unfolded.partition(":")
+        name, semicolon, rest = head.partition(";")
+        self.name = name.strip().upper()
+        self.params: Mapping[str, str] = _NO_PARAMS
+        if semicolon:
+            self.params = {
+                key.strip().upper(): val.strip().strip('"')
+                for key, _, val in (p.partition("=") for p in rest.split(";"))
+            }
+
+
+_NO_PARAMS: Mapping[str, str] = MappingProxyType({})
 
 
 def split_value(line: str) -> tuple[str, str, str]:

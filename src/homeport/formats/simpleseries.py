@@ -18,6 +18,7 @@ intervals.
 from __future__ import annotations
 
 from array import array
+from collections.abc import Mapping
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from functools import lru_cache
@@ -198,7 +199,7 @@ def _time(line: ContentLine) -> _Time | None:
     return _time_value(line.value, line.params)
 
 
-def _time_value(text: str, params: dict[str, str]) -> _Time | None:
+def _time_value(text: str, params: Mapping[str, str]) -> _Time | None:
     value = text.strip().upper()
     value_type = params.get("VALUE", "").upper()
     tzid = params.get("TZID")
