@@ -105,6 +105,10 @@ def _to_4(prop: VCardProperty) -> Iterable[VCardProperty]:
         name = "KIND"
     elif name == "X-ADDRESSBOOKSERVER-MEMBER":
         name = "MEMBER"
+    if name == "TEL" and value.lower().startswith("tel:") and not _has(params, "VALUE"):
+        # 3.0 text that happens to start like a tel: URI stays text, so that `_to_3`
+        # does not strip it as a URI's scheme on the way back
+        params.append(("VALUE", ("text",)))
     return [VCardProperty(name=name, value=value, group=prop.group, params=tuple(params))]
 
 
@@ -142,6 +146,8 @@ def _to_3(prop: VCardProperty) -> Iterable[VCardProperty]:
         name = "X-ADDRESSBOOKSERVER-KIND"
     elif name == "MEMBER":
         name = "X-ADDRESSBOOKSERVER-MEMBER"
+    elif name == "TEL" and (_get(params, "VALUE") or "").upper() == "TEXT":
+        params = _without(params, "VALUE")  # marked by `_to_4`: text that starts "tel:"
     elif name == "TEL" and value.lower().startswith("tel:"):
         params = _without(params, "VALUE")
         value = value[4:]
