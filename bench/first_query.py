@@ -24,7 +24,6 @@ from __future__ import annotations
 import argparse
 import json
 import statistics
-import subprocess
 import sys
 import tempfile
 import time
@@ -35,25 +34,10 @@ if str(ROOT) not in sys.path:
     sys.path.insert(0, str(ROOT))
 
 from bench import dav, gen, servers  # noqa: E402
+from bench.put_instructions import export  # noqa: E402
 from bench.workloads import _ics_time, _vevent_rrules  # noqa: E402
 
 EVENTS = "bench-events"
-
-
-def export(rev: str, into: Path) -> Path:
-    """`src/` of commit `rev`, for PYTHONPATH."""
-    dest = into / f"src-{rev.replace('/', '_')}"
-    archive = into / f"{rev.replace('/', '_')}.tar"
-    done = subprocess.run(
-        ["git", "-C", str(ROOT), "archive", "--format=tar", "-o", str(archive), rev, "src"],
-        capture_output=True,
-        text=True,
-    )
-    if done.returncode != 0:
-        raise SystemExit(f"cannot export {rev!r}: {done.stderr.strip()}")
-    dest.mkdir(parents=True)
-    subprocess.run(["tar", "-xf", str(archive), "-C", str(dest)], check=True)
-    return dest / "src"
 
 
 def start(name: str, kept: Path, size: int, cache: Path, src: Path | None) -> servers.Server:
@@ -192,7 +176,9 @@ def main(argv: list[str] | None = None) -> int:
         for name in [s.strip() for s in args.servers.split(",") if s.strip()]:
             if name == "homeport" and args.homeport_rev:
                 for rev in args.homeport_rev.split(","):
-                    src = export(rev, Path(tmp))
+                    into = Path(tmp, f"rev-{len(rows)}")
+                    into.mkdir()
+                    src = export(rev, into)
                     label = f"homeport {rev}"
                     rows.append(
                         measure(

@@ -43,7 +43,7 @@ END:VTIMEZONE"""
 BASE = datetime(2025, 3, 1)  # the EU DST change (2025-03-30) lies inside the generated span
 
 
-def _fmt(value: datetime, kind: str) -> str:
+def _fmt(value: datetime, kind: str, tzid: str = "Europe/Berlin") -> str:
     """A DTSTART-like property tail for `value` (naive wall time) read as `kind`."""
     if kind == "date":
         return f";VALUE=DATE:{value:%Y%m%d}"
@@ -51,7 +51,7 @@ def _fmt(value: datetime, kind: str) -> str:
         return f":{value:%Y%m%dT%H%M%S}Z"
     if kind == "floating":
         return f":{value:%Y%m%dT%H%M%S}"
-    return f";TZID=Europe/Berlin:{value:%Y%m%dT%H%M%S}"
+    return f";TZID={tzid}:{value:%Y%m%dT%H%M%S}"
 
 
 @st.composite

@@ -18,7 +18,7 @@ from homeport.formats.filters import CompFilter, TimeRange
 from homeport.formats.icalendar import parse_calendar_object
 from homeport.formats.simpleseries import series_index
 from homeport.store.model import datetime_to_us
-from tests.unit.formats.test_calindex import BERLIN, calendars
+from tests.unit.formats.test_calindex import BERLIN, _fmt, calendars
 
 #: Europe/Berlin's VTIMEZONE with other offsets: icalendar reads a TZID it knows from
 #: the system's zone database, so the lister must too.
@@ -33,16 +33,6 @@ EDGES = [
     datetime(2025, 10, 26),
 ]
 ZONES = ["Europe/Berlin", "America/New_York"]
-
-
-def _fmt(value: datetime, kind: str, tzid: str = "Europe/Berlin") -> str:
-    if kind == "date":
-        return f";VALUE=DATE:{value:%Y%m%d}"
-    if kind == "utc":
-        return f":{value:%Y%m%dT%H%M%S}Z"
-    if kind == "floating":
-        return f":{value:%Y%m%dT%H%M%S}"
-    return f";TZID={tzid}:{value:%Y%m%dT%H%M%S}"
 
 
 @st.composite
