@@ -28,6 +28,10 @@ from starlette.types import Receive, Scope, Send
 from homeport.config import Config
 from homeport.dav import webdav
 from homeport.errors import Forbidden, HomeportError, UidConflict, WouldBlock
+
+# Loaded with the app, not by the first REPORT after a start (handlers import it lazily,
+# as it imports them for its types): that import was a tenth of the first calendar-query.
+from homeport.server import reports  # noqa: F401
 from homeport.server.api import Api, is_api_path
 from homeport.server.auth import Authenticator
 from homeport.server.bodies import RequestBody, declared_length, read_body
