@@ -179,6 +179,12 @@ def _status(text: str | None) -> int:
 _PARSER = etree.XMLParser(resolve_entities=False, no_network=True, huge_tree=True)
 
 
+def members(responses: list[Response], coll: str) -> list[Response]:
+    """The responses of a Depth 1 answer without the collection's own."""
+    path = coll.rstrip("/")
+    return [r for r in responses if r.href.rstrip("/") != path]
+
+
 def parse_multistatus(body: bytes) -> tuple[list[Response], str]:
     """The responses and the top-level DAV:sync-token (empty when absent)."""
     root = etree.fromstring(body, _PARSER)

@@ -59,9 +59,7 @@ def held_events(lean: dav.LeanClient, url: str) -> list[int]:
     )
     if r.status_code != 207:
         raise RuntimeError(f"PROPFIND {url} -> {r.status_code}")
-    members = [
-        m for m in dav.parse_multistatus(r.content)[0] if m.href.rstrip("/") != url.rstrip("/")
-    ]
+    members = dav.members(dav.parse_multistatus(r.content)[0], url)
     return sorted(int(m.name[1:7]) for m in members if m.name.startswith("e"))
 
 
@@ -75,9 +73,7 @@ def query(lean: dav.LeanClient, url: str, expand: bool) -> tuple[float, int, int
     ms = (time.perf_counter() - t0) * 1000
     if r.status_code != 207:
         raise RuntimeError(f"REPORT {url} -> {r.status_code}: {r.text[:200]}")
-    members = [
-        m for m in dav.parse_multistatus(r.content)[0] if m.href.rstrip("/") != url.rstrip("/")
-    ]
+    members = dav.members(dav.parse_multistatus(r.content)[0], url)
     found = [m for m in members if m.status == 200]
     cal = f"{{{dav.CAL}}}calendar-data"
     instances = sum(m.text(cal).count("BEGIN:VEVENT") for m in found) if expand else 0

@@ -452,15 +452,11 @@ class Bench:
             raise RuntimeError(f"PROPFIND {url} -> {r.status_code}")
         return dav.parse_multistatus(r.content)[0]
 
-    def _members(self, responses: list[dav.Response], coll: str) -> list[dav.Response]:
-        path = coll.rstrip("/")
-        return [r for r in responses if r.href.rstrip("/") != path]
-
     def propfind_depth1(self) -> Result:
         expected = {name for name, _, _ in self.contacts.values()}
 
         def once() -> list[str]:
-            members = self._members(self._propfind(self.book), self.book)
+            members = dav.members(self._propfind(self.book), self.book)
             names = {r.name for r in members}
             problems = _set_problems("listing", names, expected)
             no_etag = sum(1 for r in members if not r.text(f"{{{dav.DAV}}}getetag"))
@@ -593,7 +589,7 @@ class Bench:
         body = dav.calendar_query_body(start, end, expand)
 
         def once() -> list[str]:
-            members = self._members(self._report(self.events, body, "1")[0], self.events)
+            members = dav.members(self._report(self.events, body, "1")[0], self.events)
             found = [r for r in members if r.status == 200]
             problems: list[str] = []
             if len(found) != want_events:
