@@ -229,6 +229,38 @@ def start_xandikos(workdir: Path, cache: Path) -> Server:
     return server
 
 
+def fill_collection(server: Server, coll_url: str, files: Sequence[tuple[str, bytes]]) -> None:
+    """Write items straight into a peer's storage, as if they had been PUT.
+
+    A peer capped while creating holds a fraction of N; the read workloads would then
+    time it on a smaller collection than Homeport's, which flatters it. Filling the rest
+    through the storage both peers document as editable (Radicale's folder of files,
+    Xandikos's git repository) lets every server answer the reads at the same N, while
+    the create figures stay those of the PUTs made before the cap. Call it only while
+    no request is in flight.
+    """
+    rel = coll_url.strip("/")
+    if server.name == "radicale":
+        folder = server.storage / "collection-root" / rel
+    elif server.name == "xandikos":
+        folder = server.storage / rel
+    else:
+        raise ValueError(f"fill_collection: no storage layout known for {server.name}")
+    if not folder.is_dir():
+        raise RuntimeError(f"{server.name}: no collection folder {folder}")
+    for name, body in files:
+        (folder / name).write_bytes(body)
+    if server.name == "xandikos":
+        who = ["-c", "user.name=bench", "-c", "user.email=bench@localhost"]
+        git = ["git", "-C", str(folder), *who]
+        subprocess.run([*git, "add", "-A", "."], check=True, capture_output=True)
+        subprocess.run(
+            [*git, "commit", "-q", "-m", f"bench: fill {len(files)} items"],
+            check=True,
+            capture_output=True,
+        )
+
+
 def start(name: str, workdir: Path, cache: Path, homeport_src: Path | None = None) -> Server:
     workdir.mkdir(parents=True, exist_ok=True)
     if name == "homeport":

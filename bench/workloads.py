@@ -22,8 +22,10 @@ import httpx
 
 from bench import dav, gen
 from bench.servers import (
+    PEERS,
     Server,
     cpu_seconds,
+    fill_collection,
     machine_busy_seconds,
     peak_rss_bytes,
     wait_quiet,
@@ -150,6 +152,7 @@ class Bench:
         get_requests: int = 4000,
         quiet_wait: float = 0,
         only: set[str] | None = None,
+        fill_peers: bool = False,
     ) -> None:
         self.server = server
         self.n = n
@@ -162,6 +165,9 @@ class Bench:
         self.get_requests = get_requests
         self.quiet_wait = quiet_wait
         self.only = None if only is None else with_prerequisites(only)
+        self.fill_peers = fill_peers and server.name in PEERS
+        # a capped create's items the peer did not get: (collection, [(file name, body)])
+        self.unfilled: tuple[str, list[tuple[str, bytes]]] | None = None
         self.timeout = cap + 30
         self.http = dav.client(server.url, server.auth, self.timeout)
         self.lean = dav.LeanClient(server.url, server.auth, self.timeout)
@@ -252,9 +258,32 @@ class Bench:
             if not self.server.alive():
                 result.problems.append("server process died")
             self.log(f"  {self.server.name} N={self.n} {name}: {describe(result)}")
+            if self.unfilled is not None:
+                self._fill(result)
             yield result
             if not self.server.alive():
                 return
+
+    def _fill(self, result: Result) -> None:
+        """Put a capped create's remaining items into the peer's storage (outside the
+        create's measurement), then list the collection once so that the peer's caches
+        hold them as they would after PUTs."""
+        assert self.unfilled is not None
+        coll, files = self.unfilled
+        self.unfilled = None
+        t0 = time.perf_counter()
+        try:
+            fill_collection(self.server, coll, files)
+            members = dav.members(self._propfind(coll), coll)
+        except (OSError, RuntimeError, http.client.HTTPException) as exc:
+            result.problems.append(f"fill failed: {exc!r}"[:300])
+            return
+        result.extra["filled"] = len(files)
+        result.extra["fill_s"] = round(time.perf_counter() - t0, 2)
+        want = result.done + len(files)
+        if len(members) != want:
+            result.problems.append(f"after the fill the listing has {len(members)}, not {want}")
+        self.log(f"  {self.server.name}: filled {len(files)} items into {coll} through its storage")
 
     def _timed(self, once: Callable[[], list[str]], name: str) -> Result:
         """Median over `reps` repetitions (fewer if the budget of one cap runs out)."""
@@ -351,6 +380,12 @@ class Bench:
         _latency_stats(result, latencies)
         tail = latencies[-max(1, len(latencies) // 10) :]
         result.extra["last10pct_ops_s"] = round(len(tail) / sum(tail), 1) if sum(tail) else None
+        if result.capped and self.fill_peers:
+            # run_all fills the rest once this workload's figures are taken; the reads
+            # after it then expect all `count` items
+            stop = len(latencies)
+            self.unfilled = (coll, [(f"{it.name}.{ext}", it.body) for it in items[stop:]])
+            created.extend(range(stop, count))
         return result, created
 
     def create_contacts_serial(self) -> Result:
