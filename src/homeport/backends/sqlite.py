@@ -991,8 +991,8 @@ class SqliteWriter(SqliteReader):
 
 #: Page cache per connection. Every thread has its own connections, so SQLite's default
 #: (2 MiB each) grew the server by 6 MB over the benchmark at N = 10,000 for no speed that
-#: could be measured: the operating system caches the file anyway, and a page missing here
-#: costs one pread of memory.
+#: could be measured: the operating system caches the file anyway, so a page missing here
+#: costs one pread from that cache, not a disk read.
 _PAGE_CACHE_KIB = 512
 
 
