@@ -17,6 +17,7 @@ CALDAV:calendar-timezone).
 
 from __future__ import annotations
 
+import threading
 from collections.abc import Iterator
 from dataclasses import dataclass, field
 from datetime import UTC, date, datetime, timedelta, tzinfo
@@ -25,6 +26,7 @@ from typing import Any
 import recurring_ical_events
 from dateutil.rrule import rrulestr
 from icalendar import Calendar, Component
+from icalendar.timezone import tzp
 
 from homeport.errors import ValidationError
 from homeport.formats.filters import TimeRange
@@ -113,7 +115,7 @@ def parse_calendar_object(body: bytes) -> CalendarObject:
         raise _invalid_data("calendar data is not valid UTF-8") from None
     _check_structure(text)
     try:
-        cal = Calendar.from_ical(text)
+        cal = _from_ical_alone(text)
     except Exception as exc:  # icalendar raises many types on malformed input
         raise _invalid_data("calendar data could not be parsed") from exc
     if not isinstance(cal, Calendar) or cal.name != "VCALENDAR":
@@ -169,6 +171,26 @@ def parse_calendar_object(body: bytes) -> CalendarObject:
         summary=None if summary is None else str(summary),
         calendar=cal,
     )
+
+
+_PARSE_LOCK = threading.Lock()
+
+
+def _from_ical_alone(text: str) -> Calendar:
+    """`Calendar.from_ical`, reading each TZID only from this object's own VTIMEZONEs.
+
+    icalendar remembers, for the whole process, the first VTIMEZONE it parsed for each
+    TZID that is not in the zone database, and resolves that TZID with it in every
+    later parse. Two users' "Custom Zone"s with different rules, or an object that
+    names a zone without defining it, would then get times (and index spans) that
+    depend on what the server parsed earlier since it started. Forgetting those zones
+    before each parse (`use_zoneinfo` starts a new cache; zone database lookups are
+    cached by `zoneinfo` itself) makes the result depend on the body alone. The lock
+    keeps another thread's parse from filling the cache in between.
+    """
+    with _PARSE_LOCK:
+        tzp.use_zoneinfo()
+        return Calendar.from_ical(text)
 
 
 def _check_structure(text: str) -> None:

@@ -288,3 +288,30 @@ def test_parsing_thousands_of_objects_is_fast() -> None:
     per_object = (time.perf_counter() - begin) / len(bodies)
     # about 1 ms on a laptop; the bound leaves room for a loaded CI machine
     assert per_object < 0.02, f"{per_object * 1000:.2f} ms per object"
+
+
+def _custom_zone(offset: str) -> str:
+    return (
+        "BEGIN:VTIMEZONE\nTZID:Custom Zone\nBEGIN:STANDARD\nDTSTART:19700101T000000\n"
+        f"TZOFFSETFROM:{offset}\nTZOFFSETTO:{offset}\nEND:STANDARD\nEND:VTIMEZONE"
+    )
+
+
+ZONED = event("DTSTART;TZID=Custom Zone:20250310T100000", "DTEND;TZID=Custom Zone:20250310T110000")
+
+
+def test_a_custom_zone_is_read_from_the_object_itself_whatever_was_parsed_before() -> None:
+    # icalendar remembers the first VTIMEZONE of a TZID it does not know, for the whole
+    # process: another user's "Custom Zone" must not decide this object's times.
+    plus3 = ics(_custom_zone("+0300"), ZONED)
+    plus5 = ics(_custom_zone("+0500"), ZONED)
+    assert parse_calendar_object(plus3).span_start == utc(2025, 3, 10, 7)
+    obj = parse_calendar_object(plus5)
+    assert (obj.span_start, obj.span_end) == (utc(2025, 3, 10, 5), utc(2025, 3, 10, 6))
+    assert parse_calendar_object(plus3).span_start == utc(2025, 3, 10, 7)
+
+
+def test_a_zone_named_but_not_defined_stays_floating_after_another_object_defined_it() -> None:
+    parse_calendar_object(ics(_custom_zone("+0500"), ZONED))
+    obj = parse_calendar_object(ics(ZONED))  # no VTIMEZONE: floating, read as UTC here
+    assert (obj.span_start, obj.span_end) == (utc(2025, 3, 10, 10), utc(2025, 3, 10, 11))
