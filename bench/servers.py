@@ -251,7 +251,8 @@ def fill_collection(server: Server, coll_url: str, files: Sequence[tuple[str, by
     for name, body in files:
         (folder / name).write_bytes(body)
     if server.name == "xandikos":
-        who = ["-c", "user.name=bench", "-c", "user.email=bench@localhost"]
+        # no automatic `git gc` in the background: it would run during the next workload
+        who = ["-c", "user.name=bench", "-c", "user.email=bench@localhost", "-c", "gc.auto=0"]
         git = ["git", "-C", str(folder), *who]
         subprocess.run([*git, "add", "-A", "."], check=True, capture_output=True)
         subprocess.run(
