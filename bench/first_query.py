@@ -34,7 +34,6 @@ if str(ROOT) not in sys.path:
     sys.path.insert(0, str(ROOT))
 
 from bench import dav, gen, servers  # noqa: E402
-from bench.put_instructions import export  # noqa: E402
 from bench.workloads import _ics_time, _vevent_rrules  # noqa: E402
 
 EVENTS = "bench-events"
@@ -172,9 +171,7 @@ def main(argv: list[str] | None = None) -> int:
         for name in [s.strip() for s in args.servers.split(",") if s.strip()]:
             if name == "homeport" and args.homeport_rev:
                 for rev in args.homeport_rev.split(","):
-                    into = Path(tmp, f"rev-{len(rows)}")
-                    into.mkdir()
-                    src = export(rev, into)
+                    src = servers.export_src(rev, Path(tmp, f"rev-{len(rows)}"))
                     label = f"homeport {rev}"
                     rows.append(
                         measure(

@@ -24,7 +24,6 @@ import re
 import shutil
 import subprocess
 import sys
-import tarfile
 import tempfile
 import threading
 import time
@@ -34,21 +33,6 @@ ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
 from bench import dav, gen, servers  # noqa: E402
-
-
-def export(rev: str, into: Path) -> Path:
-    """`src/` of commit `rev`, for PYTHONPATH."""
-    archive = into / "src.tar"
-    done = subprocess.run(
-        ["git", "-C", str(ROOT), "archive", "--format=tar", "-o", str(archive), rev, "src"],
-        capture_output=True,
-        text=True,
-    )
-    if done.returncode != 0:
-        raise SystemExit(f"cannot export {rev!r}: {done.stderr.strip()}")
-    with tarfile.open(archive) as tar:
-        tar.extractall(into, filter="data")
-    return into / "src"
 
 
 def _control(pid: int, on: bool) -> None:
@@ -161,7 +145,7 @@ def main(argv: list[str] | None = None) -> int:
             "valgrind is not installed (apt-get install valgrind), or use --no-valgrind"
         )
     with tempfile.TemporaryDirectory(prefix="hp-put-src-") as tmp:
-        src = export(args.rev, Path(tmp)) if args.rev else None
+        src = servers.export_src(args.rev, Path(tmp)) if args.rev else None
         count, seconds = run(args.puts, args.warmup, src, valgrind, args.clients, args.keep_profile)
     what = (args.rev or "installed") + (f", {args.clients} clients" if args.clients > 1 else "")
     rate = f"{args.puts / seconds:,.0f} PUTs/s" + (" under valgrind" if valgrind else "")

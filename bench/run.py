@@ -90,18 +90,6 @@ def source_state(rev: str | None) -> dict[str, Any]:
     }
 
 
-def export_rev(rev: str, dest: Path) -> Path:
-    """`git archive REV src` unpacked into dest; returns the folder to put on PYTHONPATH."""
-    dest.mkdir(parents=True, exist_ok=True)
-    archive = subprocess.run(
-        ["git", "-C", str(REPO), "archive", "--format=tar", rev, "src"],
-        capture_output=True,
-        check=True,
-    ).stdout
-    subprocess.run(["tar", "-x", "-C", str(dest)], input=archive, check=True)
-    return dest / "src"
-
-
 def _fmt(value: float | None) -> str:
     if value is None:
         return "n/a"
@@ -277,7 +265,9 @@ class Run:
             "sizes": sizes,
         }
         self.homeport_src = (
-            export_rev(args.homeport_rev, workroot / "homeport-src") if args.homeport_rev else None
+            servers.export_src(args.homeport_rev, workroot / "homeport-src")
+            if args.homeport_rev
+            else None
         )
         expectations = gen.Expectations(args.seed)
         results: dict[int, dict[str, list[Result]]] = {}

@@ -12,6 +12,7 @@ import signal
 import socket
 import subprocess
 import sys
+import tarfile
 import time
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
@@ -22,7 +23,26 @@ import httpx
 PASSWORD = "bench-password"
 USER = "bench"
 PEERS = ("radicale", "xandikos")
+REPO = Path(__file__).resolve().parent.parent
 ALL_SERVERS = ("homeport", *PEERS)
+
+
+def export_src(rev: str, into: Path) -> Path:
+    """`src/` of commit `rev` unpacked under `into`; returns the folder for PYTHONPATH.
+
+    An unknown commit stops the command with a message, not a traceback."""
+    into.mkdir(parents=True, exist_ok=True)
+    archive = into / "src.tar"
+    done = subprocess.run(
+        ["git", "-C", str(REPO), "archive", "--format=tar", "-o", str(archive), rev, "src"],
+        capture_output=True,
+        text=True,
+    )
+    if done.returncode != 0:
+        raise SystemExit(f"cannot export {rev!r}: {done.stderr.strip()}")
+    with tarfile.open(archive) as tar:
+        tar.extractall(into, filter="data")
+    return into / "src"
 
 
 def free_port() -> int:
